@@ -1,0 +1,38 @@
+"""Every error nirdeploy raises on purpose.
+
+Each message names what was wrong (file, node or module path, field), the
+value found and what to do instead, so a user never has to read a library
+traceback to learn what to fix.
+"""
+
+
+class NirdeployError(Exception):
+    """Base class of all nirdeploy errors."""
+
+
+class UnsupportedModuleError(NirdeployError):
+    """A torch / SpikingJelly module or operation that export cannot represent in NIR."""
+
+
+class ExampleInputError(NirdeployError):
+    """The example input given to export does not fit the network."""
+
+
+class UnsupportedNodeError(NirdeployError):
+    """A NIR node, or a parameter of one, that import cannot reproduce."""
+
+
+class DtMismatchError(NirdeployError):
+    """The dt asked for contradicts the dt recorded in the graph."""
+
+
+class GraphFileError(NirdeployError):
+    """A NIR file that is missing, unreadable or not a NIR graph."""
+
+
+class InvalidArgumentError(NirdeployError, ValueError):
+    """An argument outside its allowed values (dt, step_mode, ...)."""
+
+
+class OutputExistsError(NirdeployError, FileExistsError):
+    """A file nirdeploy was asked to write exists already and overwriting was not asked for."""
