@@ -122,7 +122,11 @@ def _padding(value):
     return str(value) if isinstance(value, (str, bytes, np.str_)) else _pair(value)
 
 
-def _with_weights(module: nn.Module, weight, bias=None) -> nn.Module:
+def _with_weights(make_module, weight, bias=None) -> nn.Module:
+    """Build a layer without random initialisation (costly for large layers), then fill it."""
+    with torch.device("meta"):
+        module = make_module()
+    module = module.to_empty(device="cpu")
     with torch.no_grad():
         module.weight.copy_(torch.as_tensor(np.asarray(weight)))
         if bias is not None:
@@ -134,21 +138,24 @@ def node_to_module(node: nir.NIRNode, dt: float) -> nn.Module:
     if isinstance(node, (nir.Affine, nir.Linear)):
         out_features, in_features = node.weight.shape
         bias = node.bias if isinstance(node, nir.Affine) else None
-        return _with_weights(layer.Linear(in_features, out_features, bias=bias is not None), node.weight, bias)
+        return _with_weights(lambda: layer.Linear(in_features, out_features, bias=bias is not None), node.weight, bias)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         conv = layer.Conv1d if isinstance(node, nir.Conv1d) else layer.Conv2d
         out_channels, in_per_group = node.weight.shape[:2]
         groups = int(np.asarray(node.groups))
-        module = conv(
-            in_per_group * groups,
-            out_channels,
-            kernel_size=node.weight.shape[2:],
-            stride=_pair(node.stride),
-            padding=_padding(node.padding),
-            dilation=_pair(node.dilation),
-            groups=groups,
+        return _with_weights(
+            lambda: conv(
+                in_per_group * groups,
+                out_channels,
+                kernel_size=node.weight.shape[2:],
+                stride=_pair(node.stride),
+                padding=_padding(node.padding),
+                dilation=_pair(node.dilation),
+                groups=groups,
+            ),
+            node.weight,
+            node.bias,
         )
-        return _with_weights(module, node.weight, node.bias)
     if isinstance(node, nir.AvgPool2d):
         return layer.AvgPool2d(_pair(node.kernel_size), _pair(node.stride), _pair(node.padding))
     if isinstance(node, nir.Flatten):

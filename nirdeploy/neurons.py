@@ -22,17 +22,15 @@ LEAK_FORM = "leak_form"  # "divide" (by tau/dt) or "multiply" (by dt/tau)
 DECAY_INPUT = "decay_input"  # "true": the input is leaked with v, "false": added as is
 
 
-def _as_array(value, shape=None) -> np.ndarray:
+def _buffer(value, shape: tuple) -> torch.Tensor:
+    """A parameter as float32; one shared by every neuron is kept as a scalar that broadcasts."""
     array = np.asarray(value, dtype=np.float64)
-    return np.broadcast_to(array, shape).copy() if shape is not None else array
-
-
-def _buffer(value) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.float32)
-
-
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().cpu().double().numpy()
+    # A broadcast scalar (all strides 0) is uniform without looking at its elements.
+    if array.ndim == 0 or (array.size and (not any(array.strides) or np.all(array == array.flat[0]))):
+        array = array.flat[0]
+    else:
+        array = np.broadcast_to(array, shape)
+    return torch.as_tensor(np.array(array), dtype=torch.float32)
 
 
 def fire_and_reset(h, v_threshold, v_reset, soft_reset: bool, surrogate_function):
@@ -78,17 +76,24 @@ class SpikingNeuron(base.MemoryModule):
 
     def __init__(self, v_threshold, v_reset, soft_reset: bool, state_names=("v",)):
         super().__init__()
-        v_threshold = _as_array(v_threshold)
-        self.register_buffer("v_threshold", _buffer(v_threshold))
-        self.register_buffer("v_reset", _buffer(_as_array(v_reset, v_threshold.shape)))
+        self.shape = tuple(np.shape(v_threshold))
+        self.register_parameters(v_threshold=v_threshold, v_reset=v_reset)
         self.soft_reset = soft_reset
         self.surrogate_function = surrogate.Sigmoid()
         for name in state_names:
             self.register_memory(name, None)
 
-    @property
-    def shape(self) -> tuple:
-        return tuple(self.v_threshold.shape)
+    def register_parameters(self, **values) -> None:
+        for name, value in values.items():
+            self.register_buffer(name, _buffer(value, self.shape))
+
+    def numpy(self, name: str) -> np.ndarray:
+        """A parameter as float64, a 0-d array where every neuron shares it."""
+        return getattr(self, name).detach().cpu().numpy().astype(np.float64)
+
+    def full(self, value) -> np.ndarray:
+        """A per-population value as the array of the population's shape that NIR stores."""
+        return np.full(self.shape, value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
 
     def initial_state(self, name: str, like: torch.Tensor) -> torch.Tensor:
         """v starts at v_reset (0 with soft reset), every other state at 0."""
@@ -111,7 +116,7 @@ class SpikingNeuron(base.MemoryModule):
 
     def nir_v_reset(self) -> np.ndarray:
         """NIR has no subtractive reset: such a node shows a hard reset to 0 to plain readers."""
-        return np.zeros(self.shape) if self.soft_reset else _to_numpy(self.v_reset)
+        return np.zeros(self.shape) if self.soft_reset else self.full(self.numpy("v_reset"))
 
     @staticmethod
     def soft_reset_of(node) -> bool:
@@ -128,7 +133,7 @@ class IFNeuron(SpikingNeuron):
 
     def __init__(self, input_gain, v_threshold, v_reset=0.0, soft_reset=False):
         super().__init__(v_threshold, v_reset, soft_reset)
-        self.register_buffer("input_gain", _buffer(_as_array(input_gain, self.shape)))
+        self.register_parameters(input_gain=input_gain)
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         h = if_charge(inputs[0], states[0], self.input_gain)
@@ -141,8 +146,8 @@ class IFNeuron(SpikingNeuron):
 
     def to_nir(self, dt: float) -> nir.IF:
         return nir.IF(
-            r=_to_numpy(self.input_gain) / dt,
-            v_threshold=_to_numpy(self.v_threshold),
+            r=self.full(self.numpy("input_gain") / dt),
+            v_threshold=self.full(self.numpy("v_threshold")),
             v_reset=self.nir_v_reset(),
             metadata=self.reset_metadata(),
         )
@@ -165,8 +170,7 @@ class LIFNeuron(SpikingNeuron):
         leak_form="divide",
     ):
         super().__init__(v_threshold, v_reset, soft_reset)
-        for name, value in (("leak", leak), ("input_gain", input_gain), ("v_leak", v_leak)):
-            self.register_buffer(name, _buffer(_as_array(value, self.shape)))
+        self.register_parameters(leak=leak, input_gain=input_gain, v_leak=v_leak)
         self.decay_input = decay_input
         self.leak_form = leak_form
 
@@ -195,14 +199,14 @@ class LIFNeuron(SpikingNeuron):
         )
 
     def to_nir(self, dt: float) -> nir.LIF:
-        leak = _to_numpy(self.leak)
+        leak = self.numpy("leak")
         tau_steps = leak if self.leak_form == "divide" else 1.0 / leak
-        gain = _to_numpy(self.input_gain)
+        gain = self.numpy("input_gain")
         return nir.LIF(
-            tau=tau_steps * dt,
-            r=gain if self.decay_input else gain * tau_steps,
-            v_leak=_to_numpy(self.v_leak),
-            v_threshold=_to_numpy(self.v_threshold),
+            tau=self.full(tau_steps * dt),
+            r=self.full(gain if self.decay_input else gain * tau_steps),
+            v_leak=self.full(self.numpy("v_leak")),
+            v_threshold=self.full(self.numpy("v_threshold")),
             v_reset=self.nir_v_reset(),
             metadata={
                 **self.reset_metadata(),
@@ -229,14 +233,13 @@ class CubaLIFNeuron(SpikingNeuron):
         soft_reset=False,
     ):
         super().__init__(v_threshold, v_reset, soft_reset, state_names=("v", "i"))
-        for name, value in (
-            ("current_decay", current_decay),
-            ("current_gain", current_gain),
-            ("voltage_decay", voltage_decay),
-            ("voltage_gain", voltage_gain),
-            ("v_leak", v_leak),
-        ):
-            self.register_buffer(name, _buffer(_as_array(value, self.shape)))
+        self.register_parameters(
+            current_decay=current_decay,
+            current_gain=current_gain,
+            voltage_decay=voltage_decay,
+            voltage_gain=voltage_gain,
+            v_leak=v_leak,
+        )
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
         v, i = states
@@ -261,16 +264,16 @@ class CubaLIFNeuron(SpikingNeuron):
         )
 
     def to_nir(self, dt: float) -> nir.CubaLIF:
-        tau_syn = dt / (1.0 - _to_numpy(self.current_decay))
-        tau_mem = dt / (1.0 - _to_numpy(self.voltage_decay))
+        tau_syn = dt / (1.0 - self.numpy("current_decay"))
+        tau_mem = dt / (1.0 - self.numpy("voltage_decay"))
         return nir.CubaLIF(
-            tau_syn=tau_syn,
-            tau_mem=tau_mem,
-            r=_to_numpy(self.voltage_gain) * tau_mem / dt,
-            v_leak=_to_numpy(self.v_leak),
-            v_threshold=_to_numpy(self.v_threshold),
+            tau_syn=self.full(tau_syn),
+            tau_mem=self.full(tau_mem),
+            r=self.full(self.numpy("voltage_gain") * tau_mem / dt),
+            v_leak=self.full(self.numpy("v_leak")),
+            v_threshold=self.full(self.numpy("v_threshold")),
             v_reset=self.nir_v_reset(),
-            w_in=_to_numpy(self.current_gain) * tau_syn / dt,
+            w_in=self.full(self.numpy("current_gain") * tau_syn / dt),
             metadata=self.reset_metadata(),
         )
 

@@ -122,7 +122,6 @@ def fold_batchnorm(gm: fx.GraphModule) -> None:
         producer.target = folded_name
         node.replace_all_uses_with(producer)
         gm.graph.erase_node(node)
-    gm.recompile()
 
 
 def remove_dropped_modules(gm: fx.GraphModule) -> None:
@@ -138,7 +137,6 @@ def remove_dropped_modules(gm: fx.GraphModule) -> None:
             )
         node.replace_all_uses_with(node.args[0])
         gm.graph.erase_node(node)
-    gm.recompile()
 
 
 def propagate_shapes(gm: fx.GraphModule, net: nn.Module, example_input: torch.Tensor) -> None:
@@ -165,7 +163,7 @@ def spikingjelly_to_neuron(module: nn.Module, shape: tuple) -> SpikingNeuron:
     """The nirdeploy neuron that computes exactly what a SpikingJelly neuron computes."""
     soft = module.v_reset is None
     v_reset = 0.0 if soft else module.v_reset
-    common = dict(v_threshold=np.full(shape, module.v_threshold), v_reset=v_reset, soft_reset=soft)
+    common = dict(v_threshold=np.broadcast_to(float(module.v_threshold), shape), v_reset=v_reset, soft_reset=soft)
     if isinstance(module, sj_neuron.CUBALIFNode):
         for name in ("c_decay", "v_decay"):
             if not 0.0 <= getattr(module, name) < 1.0:
