@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from spikingjelly.activation_based import base, surrogate
 
-# Metadata keys a neuron node carries to say how it was discretised; a NIR
-# reader that ignores them sees NIR's plain semantics (hard reset, tau divides).
-RESET_MODE = "reset_mode"  # "hard" (to v_reset) or "subtract" (v -= v_threshold)
-LEAK_FORM = "leak_form"  # "divide" (by tau/dt) or "multiply" (by dt/tau)
-DECAY_INPUT = "decay_input"  # "true": the input is leaked with v, "false": added as is
+# Metadata keys a neuron node carries where NIR's fields do not say how it was
+# discretised; absent, a node means NIR's plain semantics (hard reset to
+# v_reset, division by tau/dt, input leaked with v exactly when r == 1).
+RESET_MODE = "reset_mode"  # "subtract": v -= v_threshold at a spike
+LEAK_FORM = "leak_form"  # "multiply": by dt/tau instead of dividing by tau/dt
+DECAY_INPUT = "decay_input"  # "true" / "false" where r alone would mislead
 
 
 def _buffer(value, shape: tuple) -> torch.Tensor:
@@ -112,7 +113,7 @@ class SpikingNeuron(base.MemoryModule):
         return fire_and_reset(h, self.v_threshold, self.v_reset, self.soft_reset, self.surrogate_function)
 
     def reset_metadata(self) -> dict:
-        return {RESET_MODE: "subtract" if self.soft_reset else "hard"}
+        return {RESET_MODE: "subtract"} if self.soft_reset else {}
 
     def nir_v_reset(self) -> np.ndarray:
         """NIR has no subtractive reset: such a node shows a hard reset to 0 to plain readers."""
@@ -202,17 +203,20 @@ class LIFNeuron(SpikingNeuron):
         leak = self.numpy("leak")
         tau_steps = leak if self.leak_form == "divide" else 1.0 / leak
         gain = self.numpy("input_gain")
+        r = gain if self.decay_input else gain * tau_steps
+        # Only what NIR's fields cannot tell a reader goes into metadata.
+        metadata = self.reset_metadata()
+        if self.leak_form != "divide":
+            metadata[LEAK_FORM] = self.leak_form
+        if self.decay_input != bool(np.all(r == 1.0)):
+            metadata[DECAY_INPUT] = "true" if self.decay_input else "false"
         return nir.LIF(
             tau=self.full(tau_steps * dt),
-            r=self.full(gain if self.decay_input else gain * tau_steps),
+            r=self.full(r),
             v_leak=self.full(self.numpy("v_leak")),
             v_threshold=self.full(self.numpy("v_threshold")),
             v_reset=self.nir_v_reset(),
-            metadata={
-                **self.reset_metadata(),
-                LEAK_FORM: self.leak_form,
-                DECAY_INPUT: "true" if self.decay_input else "false",
-            },
+            metadata=metadata,
         )
 
 
