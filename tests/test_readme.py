@@ -1,0 +1,22 @@
+"""The README's example runs as written."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_example_runs(tmp_path):
+    (code,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code += "\nassert out.shape == (100, 8, 4) and out.sum() > 0\n"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "net.nir").is_file()
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (README.parent / ".ci" / "run").read_text()
+    for command in ("bash scripts/setup.sh", ".venv/bin/python -m pytest"):
+        assert command in README.read_text() and command in ci
