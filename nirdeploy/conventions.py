@@ -32,7 +32,7 @@ def graph_metadata(dt: float) -> dict:
         "dt": float(dt),
         "producer": "nirdeploy",
         "producer_version": __version__,
-        "source_framework": "spikingjelly",
+        "conventions": "spikingjelly",
         **REFERENCE_CONVENTIONS,
     }
 
