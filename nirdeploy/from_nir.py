@@ -5,9 +5,11 @@ neurons become :mod:`nirdeploy.neurons` modules, and every NIR edge becomes an
 argument, several edges into one node being summed in file order.
 """
 
+import keyword
+from contextlib import contextmanager
 import operator
 import re
-from graphlib import CycleError, TopologicalSorter
+from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Union
 
@@ -20,9 +22,25 @@ from torch import fx
 
 from .conventions import check_dt, resolve_dt
 from .errors import GraphFileError, InvalidArgumentError, UnsupportedNodeError
+from . import layers
 from .neurons import NEURON_CLASSES, neuron_class_for
+from .passes import flatten_subgraphs, recurrent_edges
 
-SUPPORTED_NODES = "Input, Output, Affine, Linear, Conv1d, Conv2d, AvgPool2d, Flatten, IF, LIF, CubaLIF"
+LAYER_NODES = (
+    nir.Input,
+    nir.Output,
+    nir.Affine,
+    nir.Linear,
+    nir.Scale,
+    nir.Conv1d,
+    nir.Conv2d,
+    nir.AvgPool2d,
+    nir.SumPool2d,
+    nir.Flatten,
+    nir.Threshold,
+    nir.Delay,
+)
+SUPPORTED_NODES = ", ".join(t.__name__ for t in LAYER_NODES) + ", I, IF, LI, LIF, CubaLI, CubaLIF, NIRGraph"
 
 
 def import_from_nir(
@@ -51,10 +69,25 @@ def import_from_nir(
     if not isinstance(graph, nir.NIRGraph):
         raise InvalidArgumentError(f"graph must be a nir.NIRGraph or a path to a .nir file, got {type(graph).__name__}")
     dt = resolve_dt(graph, dt, dt_override, source)
-    gm = build_graph_module(graph, dt, source)
+    with default_dtype(dtype):  # parameters are rounded once, straight to dtype
+        gm = build_graph_module(flatten_subgraphs(graph), dt, source)
+    if gm.meta["recurrent_edges"]:
+        gm = wrap_recurrent(gm)
     gm.to(device=device, dtype=dtype)
     functional.set_step_mode(gm, step_mode)
     return gm
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype):
+    if not dtype.is_floating_point:
+        raise InvalidArgumentError(f"dtype must be a floating-point torch dtype, got {dtype}")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def read_graph(path: Union[str, Path]) -> nir.NIRGraph:
@@ -84,20 +117,18 @@ def _has_grouped_conv(graph: nir.NIRGraph) -> bool:
     )
 
 
-def _topological_order(graph: nir.NIRGraph, source: str) -> list:
-    predecessors = {name: [] for name in graph.nodes}
+def _check_edges(graph: nir.NIRGraph, source: str) -> None:
     for pre, post in graph.edges:
         for end in (pre, post):
             if end not in graph.nodes:
                 raise UnsupportedNodeError(f"{source} has an edge ({pre} -> {post}) to a node '{end}' it does not define")
+
+
+def _topological_order(graph: nir.NIRGraph, forward_edges: list) -> list:
+    predecessors = {name: [] for name in graph.nodes}
+    for pre, post in forward_edges:
         predecessors[post].append(pre)
-    try:
-        return list(TopologicalSorter(predecessors).static_order())
-    except CycleError as error:
-        cycle = " -> ".join(error.args[1])
-        raise UnsupportedNodeError(
-            f"{source} has a recurrent cycle ({cycle}); importing recurrent graphs is not supported yet."
-        ) from error
+    return list(TopologicalSorter(predecessors).static_order())
 
 
 def _check_finite(name: str, node: nir.NIRNode, source: str) -> None:
@@ -134,7 +165,17 @@ def _with_weights(make_module, weight, bias=None) -> nn.Module:
     return module
 
 
-def node_to_module(node: nir.NIRNode, dt: float) -> nn.Module:
+def _delay_steps(name: str, node: nir.Delay, dt: float, source: str) -> np.ndarray:
+    steps = np.asarray(node.delay, dtype=np.float64) / dt
+    if np.any(steps < 0) or not np.allclose(steps, np.rint(steps), rtol=0, atol=1e-6):
+        raise UnsupportedNodeError(
+            f"{source}: Delay node '{name}' has delays {np.unique(node.delay)[:5]} s, which are not whole "
+            f"multiples of dt={dt:g} s. Import at a dt that divides every delay."
+        )
+    return np.rint(steps).astype(np.int64)
+
+
+def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str) -> nn.Module:
     if isinstance(node, (nir.Affine, nir.Linear)):
         out_features, in_features = node.weight.shape
         bias = node.bias if isinstance(node, nir.Affine) else None
@@ -156,22 +197,30 @@ def node_to_module(node: nir.NIRNode, dt: float) -> nn.Module:
             node.weight,
             node.bias,
         )
-    if isinstance(node, nir.AvgPool2d):
-        return layer.AvgPool2d(_pair(node.kernel_size), _pair(node.stride), _pair(node.padding))
+    if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
+        # A sum pool is an average pool that divides by 1.
+        divisor = 1 if isinstance(node, nir.SumPool2d) else None
+        return layer.AvgPool2d(_pair(node.kernel_size), _pair(node.stride), _pair(node.padding), divisor_override=divisor)
     if isinstance(node, nir.Flatten):
         start, end = (int(d) + 1 if int(d) >= 0 else int(d) for d in (node.start_dim, node.end_dim))
         return layer.Flatten(start, end)
+    if isinstance(node, nir.Scale):
+        return layers.Scale(node.scale)
+    if isinstance(node, nir.Threshold):
+        return layers.Threshold(node.threshold)
+    if isinstance(node, nir.Delay):
+        return layers.Delay(_delay_steps(name, node, dt, source))
     return neuron_class_for(node).from_nir(node, dt)
 
 
 def _supported(node: nir.NIRNode) -> bool:
-    layers = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.Flatten, nir.Input, nir.Output)
-    return type(node) in layers or any(type(node) is cls.nir_type for cls in NEURON_CLASSES)
+    return type(node) in LAYER_NODES or any(type(node) in cls.nir_types for cls in NEURON_CLASSES)
 
 
 def _attribute_name(name: str, taken: set) -> str:
     attribute = re.sub(r"\W", "_", name)
     attribute = attribute if attribute and not attribute[0].isdigit() else f"n_{attribute}"
+    attribute += "_" if keyword.iskeyword(attribute) else ""
     while attribute in taken:
         attribute += "_"
     taken.add(attribute)
@@ -179,8 +228,12 @@ def _attribute_name(name: str, taken: set) -> str:
 
 
 def build_graph_module(graph: nir.NIRGraph, dt: float, source: str = "the NIR graph") -> fx.GraphModule:
-    order = _topological_order(graph, source)
-    predecessors = {name: [pre for pre, post in graph.edges if post == name] for name in graph.nodes}
+    """One step of ``graph`` as an fx graph; recurrent edges go through :class:`layers.PreviousStep`."""
+    _check_edges(graph, source)
+    recurrent = recurrent_edges(graph)
+    forward = [edge for edge in graph.edges if edge not in recurrent]
+    order = _topological_order(graph, forward)
+    predecessors = {name: [pre for pre, post in forward if post == name] for name in graph.nodes}
     root, fx_graph, taken = nn.Module(), fx.Graph(), set()
     # Placeholders and results follow the file's node order, not the sort's.
     values = {
@@ -188,6 +241,7 @@ def build_graph_module(graph: nir.NIRGraph, dt: float, source: str = "the NIR gr
         for name, node in graph.nodes.items()
         if isinstance(node, nir.Input)
     }
+    recorders = {edge: _attribute_name(f"previous_{edge[0]}_to_{edge[1]}", taken) for edge in recurrent}
     results, attributes = {}, {}
     for name in order:
         node = graph.nodes[name]
@@ -199,21 +253,59 @@ def build_graph_module(graph: nir.NIRGraph, dt: float, source: str = "the NIR gr
         if isinstance(node, nir.Input):
             continue
         if not predecessors[name]:
-            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has no incoming edge")
+            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has no feed-forward input")
         value = values[predecessors[name][0]]
         for pre in predecessors[name][1:]:
             value = fx_graph.call_function(operator.add, (value, values[pre]))
+        for (pre, post), recorder in recorders.items():
+            if post == name:
+                value = fx_graph.call_function(layers.add_previous, (value, fx_graph.get_attr(f"{recorder}.value")))
         if isinstance(node, nir.Output):
             results[name] = value
             continue
         _check_finite(name, node, source)
         attribute = attributes[name] = _attribute_name(name, taken)
-        root.add_module(attribute, node_to_module(node, dt))
+        root.add_module(attribute, node_to_module(name, node, dt, source))
         values[name] = fx_graph.call_module(attribute, (value,))
+        for (pre, post), recorder in recorders.items():
+            if pre == name:
+                root.add_module(recorder, layers.PreviousStep())
+                values[name] = fx_graph.call_module(recorder, (values[name],))
     if not results:
         raise UnsupportedNodeError(f"{source} has no Output node, so the network would compute nothing visible")
     outputs = [results[name] for name in graph.nodes if name in results]
     fx_graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
     gm = fx.GraphModule(root, fx_graph)
     gm.meta["nir_modules"] = attributes
+    gm.meta["recurrent_edges"] = recurrent
+    return gm
+
+
+class StepLoop(layer.StepModeContainer):
+    """Runs a graph with recurrent edges one step at a time, in either step mode.
+
+    SpikingJelly's ``set_step_mode`` leaves this container's content in 's'.
+    """
+
+    def __init__(self, step: fx.GraphModule):
+        super().__init__(True, "s", step)
+
+    def forward(self, *inputs):
+        if self.step_mode == "s":
+            return self[0](*inputs)
+        outputs = [self[0](*step_inputs) for step_inputs in zip(*inputs)]
+        if isinstance(outputs[0], tuple):
+            return tuple(torch.stack(per_output) for per_output in zip(*outputs))
+        return torch.stack(outputs)
+
+
+def wrap_recurrent(step: fx.GraphModule) -> fx.GraphModule:
+    """A GraphModule whose only module is a :class:`StepLoop` around ``step``."""
+    root, fx_graph = nn.Module(), fx.Graph()
+    root.add_module("steps", StepLoop(step))
+    inputs = [fx_graph.placeholder(node.target) for node in step.graph.nodes if node.op == "placeholder"]
+    fx_graph.output(fx_graph.call_module("steps", tuple(inputs)))
+    gm = fx.GraphModule(root, fx_graph)
+    gm.meta["nir_modules"] = {name: f"steps.0.{attr}" for name, attr in step.meta["nir_modules"].items()}
+    gm.meta["recurrent_edges"] = step.meta["recurrent_edges"]
     return gm

@@ -24,14 +24,20 @@ DECAY_INPUT = "decay_input"  # "true" / "false" where r alone would mislead
 
 
 def _buffer(value, shape: tuple) -> torch.Tensor:
-    """A parameter as float32; one shared by every neuron is kept as a scalar that broadcasts."""
+    """A parameter in torch's default dtype, as torch's own layers create theirs;
+    one shared by every neuron is kept as a scalar that broadcasts."""
     array = np.asarray(value, dtype=np.float64)
     # A broadcast scalar (all strides 0) is uniform without looking at its elements.
     if array.ndim == 0 or (array.size and (not any(array.strides) or np.all(array == array.flat[0]))):
         array = array.flat[0]
     else:
         array = np.broadcast_to(array, shape)
-    return torch.as_tensor(np.array(array), dtype=torch.float32)
+    return torch.as_tensor(np.array(array), dtype=torch.get_default_dtype())
+
+
+def population_shape(*values) -> tuple:
+    """The shape every given per-neuron parameter broadcasts to."""
+    return np.broadcast_shapes(*(np.shape(v) for v in values if v is not None))
 
 
 def fire_and_reset(h, v_threshold, v_reset, soft_reset: bool, surrogate_function):
@@ -70,15 +76,21 @@ def cuba_charge(x, i, v, current_decay, current_gain, voltage_decay, voltage_gai
     return i, v
 
 
-class SpikingNeuron(base.MemoryModule):
-    """Threshold, reset and state handling shared by the reference neurons."""
+class NeuronPopulation(base.MemoryModule):
+    """Per-neuron parameters, state, threshold and reset shared by every neuron model.
 
-    nir_type: type = None
+    With ``v_threshold=None`` the population does not spike: it outputs its
+    potential (NIR's I, LI and CubaLI), starts at 0 and never resets.
+    """
 
-    def __init__(self, v_threshold, v_reset, soft_reset: bool, state_names=("v",)):
+    nir_types: tuple = ()  # (spiking node type, non-spiking node type)
+
+    def __init__(self, shape, v_threshold=None, v_reset=0.0, soft_reset=False, state_names=("v",)):
         super().__init__()
-        self.shape = tuple(np.shape(v_threshold))
-        self.register_parameters(v_threshold=v_threshold, v_reset=v_reset)
+        self.shape = tuple(shape)
+        self.spiking = v_threshold is not None
+        if self.spiking:
+            self.register_parameters(v_threshold=v_threshold, v_reset=v_reset)
         self.soft_reset = soft_reset
         self.surrogate_function = surrogate.Sigmoid()
         for name in state_names:
@@ -97,8 +109,8 @@ class SpikingNeuron(base.MemoryModule):
         return np.full(self.shape, value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
 
     def initial_state(self, name: str, like: torch.Tensor) -> torch.Tensor:
-        """v starts at v_reset (0 with soft reset), every other state at 0."""
-        if name == "v" and not self.soft_reset:
+        """v starts at v_reset (0 with soft reset or without spikes), every other state at 0."""
+        if name == "v" and self.spiking and not self.soft_reset:
             return torch.broadcast_to(self.v_reset.to(like), like.shape).clone()
         return torch.zeros_like(like)
 
@@ -110,67 +122,75 @@ class SpikingNeuron(base.MemoryModule):
         )
 
     def fire(self, h):
+        """(output, v after the step): spikes and reset, or the potential itself."""
+        if not self.spiking:
+            return h, h
         return fire_and_reset(h, self.v_threshold, self.v_reset, self.soft_reset, self.surrogate_function)
 
-    def reset_metadata(self) -> dict:
-        return {RESET_MODE: "subtract"} if self.soft_reset else {}
-
-    def nir_v_reset(self) -> np.ndarray:
-        """NIR has no subtractive reset: such a node shows a hard reset to 0 to plain readers."""
-        return np.zeros(self.shape) if self.soft_reset else self.full(self.numpy("v_reset"))
-
     @staticmethod
-    def soft_reset_of(node) -> bool:
-        return str(node.metadata.get(RESET_MODE, "hard")) == "subtract"
+    def threshold_args(node, cls_spiking_type) -> dict:
+        """The threshold / reset constructor arguments a NIR node implies."""
+        if type(node) is not cls_spiking_type:
+            return {}
+        soft = str(node.metadata.get(RESET_MODE, "hard")) == "subtract"
+        return dict(v_threshold=node.v_threshold, v_reset=node.v_reset, soft_reset=soft)
+
+    def threshold_fields(self) -> dict:
+        """NIR fields for threshold and reset. NIR has no subtractive reset: such a node
+        shows plain readers a hard reset to 0, and says the truth in its metadata."""
+        if not self.spiking:
+            return {"metadata": {}}
+        v_reset = np.zeros(self.shape) if self.soft_reset else self.full(self.numpy("v_reset"))
+        metadata = {RESET_MODE: "subtract"} if self.soft_reset else {}
+        return dict(v_threshold=self.full(self.numpy("v_threshold")), v_reset=v_reset, metadata=metadata)
+
+    def nir_type(self) -> type:
+        return self.nir_types[0] if self.spiking else self.nir_types[1]
 
     def extra_repr(self):
-        return f"shape={self.shape}, soft_reset={self.soft_reset}, step_mode={self.step_mode}"
+        return f"shape={self.shape}, spiking={self.spiking}, soft_reset={self.soft_reset}, step_mode={self.step_mode}"
 
 
-class IFNeuron(SpikingNeuron):
-    """Integrate-and-fire: ``h = v + g x``; NIR ``IF`` with ``r = g / dt``."""
+class IFNeuron(NeuronPopulation):
+    """Integrate(-and-fire): ``h = v + g x``; NIR ``IF`` / ``I`` with ``r = g / dt``."""
 
-    nir_type = nir.IF
+    nir_types = (nir.IF, nir.I)
 
-    def __init__(self, input_gain, v_threshold, v_reset=0.0, soft_reset=False):
-        super().__init__(v_threshold, v_reset, soft_reset)
+    def __init__(self, input_gain, v_threshold=None, v_reset=0.0, soft_reset=False):
+        super().__init__(population_shape(input_gain, v_threshold, v_reset), v_threshold, v_reset, soft_reset)
         self.register_parameters(input_gain=input_gain)
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
-        h = if_charge(inputs[0], states[0], self.input_gain)
-        spike, v = self.fire(h)
-        return (spike,), (v,)
+        out, v = self.fire(if_charge(inputs[0], states[0], self.input_gain))
+        return (out,), (v,)
 
     @classmethod
-    def from_nir(cls, node: nir.IF, dt: float) -> "IFNeuron":
-        return cls(node.r * dt, node.v_threshold, node.v_reset, cls.soft_reset_of(node))
+    def from_nir(cls, node, dt: float) -> "IFNeuron":
+        return cls(node.r * dt, **cls.threshold_args(node, nir.IF))
 
-    def to_nir(self, dt: float) -> nir.IF:
-        return nir.IF(
-            r=self.full(self.numpy("input_gain") / dt),
-            v_threshold=self.full(self.numpy("v_threshold")),
-            v_reset=self.nir_v_reset(),
-            metadata=self.reset_metadata(),
-        )
+    def to_nir(self, dt: float) -> nir.NIRNode:
+        return self.nir_type()(r=self.full(self.numpy("input_gain") / dt), **self.threshold_fields())
 
 
-class LIFNeuron(SpikingNeuron):
-    """Leaky integrate-and-fire, see :func:`lif_charge`; NIR ``LIF``."""
+class LIFNeuron(NeuronPopulation):
+    """Leaky integrate(-and-fire), see :func:`lif_charge`; NIR ``LIF`` / ``LI``."""
 
-    nir_type = nir.LIF
+    nir_types = (nir.LIF, nir.LI)
 
     def __init__(
         self,
         leak,
         input_gain,
         v_leak,
-        v_threshold,
+        v_threshold=None,
         v_reset=0.0,
         soft_reset=False,
         decay_input=True,
         leak_form="divide",
     ):
-        super().__init__(v_threshold, v_reset, soft_reset)
+        super().__init__(
+            population_shape(leak, input_gain, v_leak, v_threshold, v_reset), v_threshold, v_reset, soft_reset
+        )
         self.register_parameters(leak=leak, input_gain=input_gain, v_leak=v_leak)
         self.decay_input = decay_input
         self.leak_form = leak_form
@@ -179,51 +199,44 @@ class LIFNeuron(SpikingNeuron):
         h = lif_charge(
             inputs[0], states[0], self.leak, self.input_gain, self.v_leak, self.decay_input, self.leak_form
         )
-        spike, v = self.fire(h)
-        return (spike,), (v,)
+        out, v = self.fire(h)
+        return (out,), (v,)
 
     @classmethod
-    def from_nir(cls, node: nir.LIF, dt: float) -> "LIFNeuron":
+    def from_nir(cls, node, dt: float) -> "LIFNeuron":
         tau_steps = node.tau / dt
         leak_form = str(node.metadata.get(LEAK_FORM, "divide"))
         recorded = node.metadata.get(DECAY_INPUT)
-        decay_input = np.all(node.r == 1.0) if recorded is None else str(recorded) == "true"
+        decay_input = bool(np.all(node.r == 1.0)) if recorded is None else str(recorded) == "true"
         return cls(
             leak=tau_steps if leak_form == "divide" else 1.0 / tau_steps,
             input_gain=node.r if decay_input else node.r / tau_steps,
             v_leak=node.v_leak,
-            v_threshold=node.v_threshold,
-            v_reset=node.v_reset,
-            soft_reset=cls.soft_reset_of(node),
-            decay_input=bool(decay_input),
+            decay_input=decay_input,
             leak_form=leak_form,
+            **cls.threshold_args(node, nir.LIF),
         )
 
-    def to_nir(self, dt: float) -> nir.LIF:
+    def to_nir(self, dt: float) -> nir.NIRNode:
         leak = self.numpy("leak")
         tau_steps = leak if self.leak_form == "divide" else 1.0 / leak
         gain = self.numpy("input_gain")
         r = gain if self.decay_input else gain * tau_steps
+        fields = self.threshold_fields()
         # Only what NIR's fields cannot tell a reader goes into metadata.
-        metadata = self.reset_metadata()
         if self.leak_form != "divide":
-            metadata[LEAK_FORM] = self.leak_form
+            fields["metadata"][LEAK_FORM] = self.leak_form
         if self.decay_input != bool(np.all(r == 1.0)):
-            metadata[DECAY_INPUT] = "true" if self.decay_input else "false"
-        return nir.LIF(
-            tau=self.full(tau_steps * dt),
-            r=self.full(r),
-            v_leak=self.full(self.numpy("v_leak")),
-            v_threshold=self.full(self.numpy("v_threshold")),
-            v_reset=self.nir_v_reset(),
-            metadata=metadata,
+            fields["metadata"][DECAY_INPUT] = "true" if self.decay_input else "false"
+        return self.nir_type()(
+            tau=self.full(tau_steps * dt), r=self.full(r), v_leak=self.full(self.numpy("v_leak")), **fields
         )
 
 
-class CubaLIFNeuron(SpikingNeuron):
-    """Current-based LIF, see :func:`cuba_charge`; NIR ``CubaLIF``."""
+class CubaLIFNeuron(NeuronPopulation):
+    """Current-based leaky integrate(-and-fire), see :func:`cuba_charge`; NIR ``CubaLIF`` / ``CubaLI``."""
 
-    nir_type = nir.CubaLIF
+    nir_types = (nir.CubaLIF, nir.CubaLI)
 
     def __init__(
         self,
@@ -232,11 +245,12 @@ class CubaLIFNeuron(SpikingNeuron):
         voltage_decay,
         voltage_gain,
         v_leak,
-        v_threshold,
+        v_threshold=None,
         v_reset=0.0,
         soft_reset=False,
     ):
-        super().__init__(v_threshold, v_reset, soft_reset, state_names=("v", "i"))
+        shape = population_shape(current_decay, current_gain, voltage_decay, voltage_gain, v_leak, v_threshold, v_reset)
+        super().__init__(shape, v_threshold, v_reset, soft_reset, state_names=("v", "i"))
         self.register_parameters(
             current_decay=current_decay,
             current_gain=current_gain,
@@ -250,11 +264,11 @@ class CubaLIFNeuron(SpikingNeuron):
         i, h = cuba_charge(
             inputs[0], i, v, self.current_decay, self.current_gain, self.voltage_decay, self.voltage_gain, self.v_leak
         )
-        spike, v = self.fire(h)
-        return (spike,), (v, i)
+        out, v = self.fire(h)
+        return (out,), (v, i)
 
     @classmethod
-    def from_nir(cls, node: nir.CubaLIF, dt: float) -> "CubaLIFNeuron":
+    def from_nir(cls, node, dt: float) -> "CubaLIFNeuron":
         syn_rate, mem_rate = dt / node.tau_syn, dt / node.tau_mem
         return cls(
             current_decay=1.0 - syn_rate,
@@ -262,23 +276,19 @@ class CubaLIFNeuron(SpikingNeuron):
             voltage_decay=1.0 - mem_rate,
             voltage_gain=node.r * mem_rate,
             v_leak=node.v_leak,
-            v_threshold=node.v_threshold,
-            v_reset=node.v_reset,
-            soft_reset=cls.soft_reset_of(node),
+            **cls.threshold_args(node, nir.CubaLIF),
         )
 
-    def to_nir(self, dt: float) -> nir.CubaLIF:
+    def to_nir(self, dt: float) -> nir.NIRNode:
         tau_syn = dt / (1.0 - self.numpy("current_decay"))
         tau_mem = dt / (1.0 - self.numpy("voltage_decay"))
-        return nir.CubaLIF(
+        return self.nir_type()(
             tau_syn=self.full(tau_syn),
             tau_mem=self.full(tau_mem),
             r=self.full(self.numpy("voltage_gain") * tau_mem / dt),
             v_leak=self.full(self.numpy("v_leak")),
-            v_threshold=self.full(self.numpy("v_threshold")),
-            v_reset=self.nir_v_reset(),
             w_in=self.full(self.numpy("current_gain") * tau_syn / dt),
-            metadata=self.reset_metadata(),
+            **self.threshold_fields(),
         )
 
 
@@ -286,4 +296,4 @@ NEURON_CLASSES = (IFNeuron, LIFNeuron, CubaLIFNeuron)
 
 
 def neuron_class_for(node: nir.NIRNode) -> Optional[type]:
-    return next((cls for cls in NEURON_CLASSES if type(node) is cls.nir_type), None)
+    return next((cls for cls in NEURON_CLASSES if type(node) in cls.nir_types), None)

@@ -23,7 +23,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from .conventions import check_dt, graph_metadata
 from .errors import ExampleInputError, OutputExistsError, UnsupportedModuleError
-from .neurons import CubaLIFNeuron, IFNeuron, LIFNeuron, SpikingNeuron
+from .neurons import CubaLIFNeuron, IFNeuron, LIFNeuron, NeuronPopulation
 
 LINEAR_TYPES = (nn.Linear,)
 CONV_TYPES = (nn.Conv1d, nn.Conv2d)
@@ -160,7 +160,7 @@ def propagate_shapes(gm: fx.GraphModule, net: nn.Module, example_input: torch.Te
         base.load_memories(net, memories)
 
 
-def spikingjelly_to_neuron(module: nn.Module, shape: tuple) -> SpikingNeuron:
+def spikingjelly_to_neuron(module: nn.Module, shape: tuple) -> NeuronPopulation:
     """The nirdeploy neuron that computes exactly what a SpikingJelly neuron computes."""
     soft = module.v_reset is None
     v_reset = 0.0 if soft else module.v_reset
@@ -261,7 +261,7 @@ class _GraphBuilder:
             return self._avgpool(node, module)
         if isinstance(module, nn.Flatten):
             return self._flatten(node.args[0], module.start_dim, module.end_dim, isinstance(module, base.StepModule))
-        if isinstance(module, SpikingNeuron):
+        if isinstance(module, NeuronPopulation):
             return module.to_nir(self.dt)
         if isinstance(module, SJ_NEURON_TYPES):
             return spikingjelly_to_neuron(module, self._shape(node)).to_nir(self.dt)

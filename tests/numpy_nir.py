@@ -5,8 +5,6 @@ CubaLIF's current updated before v, v starting at v_reset, and the subtractive r
 that nirdeploy records in a node's metadata. Float64 throughout.
 """
 
-from graphlib import TopologicalSorter
-
 import nir
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -15,9 +13,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 def _conv(x, weight, bias, stride, padding, dilation, groups):
     """x: [B, C, *spatial]; 1-d or 2-d convolution by explicit windows."""
     dims = weight.ndim - 2
-    stride, padding, dilation = (np.broadcast_to(np.asarray(v), (dims,)).astype(int) for v in (stride, padding, dilation))
-    x = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding])
+    stride, dilation = (np.broadcast_to(np.asarray(v), (dims,)).astype(int) for v in (stride, dilation))
     span = [d * (k - 1) + 1 for d, k in zip(dilation, weight.shape[2:])]
+    if isinstance(padding, (str, np.str_, bytes)):
+        # 'same' pads span - 1 in all, the odd one at the end (torch's choice); 'valid' none.
+        pads = [((s - 1) // 2, s - 1 - (s - 1) // 2) if str(padding) == "same" else (0, 0) for s in span]
+    else:
+        pads = [(p, p) for p in np.broadcast_to(np.asarray(padding), (dims,)).astype(int)]
+    x = np.pad(x, [(0, 0), (0, 0)] + pads)
     windows = sliding_window_view(x, span, axis=tuple(range(2, 2 + dims)))
     index = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)
     index += tuple(slice(None, None, d) for d in dilation)
@@ -48,42 +51,88 @@ def _flatten(x, start, end):
     return x.reshape((x.shape[0],) + shape[:start] + (-1,) + shape[end + 1 :])
 
 
+def _step_order(graph):
+    """Kahn's order: a node runs once all its inputs ran in this step. When a cycle
+    blocks every remaining node, the one an input wave reaches first runs with last
+    step's values for the inputs still missing (a recurrent edge)."""
+    wave = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    for name in wave:
+        wave += [b for a, b in graph.edges if a == name and b not in wave]
+    wave += [n for n in graph.nodes if n not in wave]
+    order = []
+    while len(order) < len(wave):
+        ready = [n for n in wave if n not in order and all(a in order for a, b in graph.edges if b == n)]
+        order.append(ready[0] if ready else next(n for n in wave if n not in order))
+    return order
+
+
+def _inline(graph):
+    """Replace each subgraph (one Input, one Output) by its inner nodes, named 'sub.inner'."""
+    nodes, edges = {}, []
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.NIRGraph):
+            nodes[name] = node
+            continue
+        sub = _inline(node)
+        (sub_in,) = [n for n, v in sub.nodes.items() if isinstance(v, nir.Input)]
+        (sub_out,) = [n for n, v in sub.nodes.items() if isinstance(v, nir.Output)]
+        nodes.update({f"{name}.{n}": v for n, v in sub.nodes.items() if n not in (sub_in, sub_out)})
+        edges += [(f"{name}.{a}", f"{name}.{b}") for a, b in sub.edges if sub_in not in (a, b) and sub_out not in (a, b)]
+        edges += [(f"{name}:in", f"{name}.{b}") for a, b in sub.edges if a == sub_in]
+        edges += [(f"{name}.{a}", f"{name}:out") for a, b in sub.edges if b == sub_out]
+    for a, b in graph.edges:
+        edges.append((a + ":out" if isinstance(graph.nodes[a], nir.NIRGraph) else a, b + ":in" if isinstance(graph.nodes[b], nir.NIRGraph) else b))
+    # splice out the ':in' / ':out' joints
+    while any(":" in a or ":" in b for a, b in edges):
+        joint = next(e for pair in edges for e in pair if ":" in e)
+        ins = [a for a, b in edges if b == joint]
+        outs = [b for a, b in edges if a == joint]
+        edges = [(a, b) for a, b in edges if joint not in (a, b)] + [(a, b) for a in ins for b in outs]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph.metadata, type_check=False)
+
+
 class NumpyNIR:
-    def __init__(self, graph: nir.NIRGraph):
+    def __init__(self, graph: nir.NIRGraph, dt=None):
+        graph = _inline(graph)
         self.graph = graph
-        self.dt = float(graph.metadata["dt"])
+        self.dt = float(graph.metadata["dt"]) if dt is None else dt
         self.preds = {n: [a for a, b in graph.edges if b == n] for n in graph.nodes}
-        self.order = list(TopologicalSorter(self.preds).static_order())
+        self.order = _step_order(graph)
         self.state = {}
+        self.previous = {}
 
     def _neuron(self, name, node, x):
         dt = self.dt
         soft = node.metadata.get("reset_mode") == "subtract"
+        spiking = hasattr(node, "v_threshold")
         v = self.state.get(name, {}).get("v")
         if v is None:
-            v = np.zeros_like(x) if soft else np.broadcast_to(node.v_reset, x.shape).copy()
-        if isinstance(node, nir.IF):
+            v = np.broadcast_to(node.v_reset, x.shape).copy() if spiking and not soft else np.zeros_like(x)
+        if isinstance(node, (nir.IF, nir.I)):
             v = v + dt * node.r * x
-        elif isinstance(node, nir.LIF):
+        elif isinstance(node, (nir.LIF, nir.LI)):
             v = v + dt / node.tau * (node.v_leak - v + node.r * x)
         else:
             i = self.state.get(name, {}).get("i", np.zeros_like(x))
             i = i + dt / node.tau_syn * (-i + node.w_in * x)
             v = v + dt / node.tau_mem * (node.v_leak - v + node.r * i)
             self.state.setdefault(name, {})["i"] = i
+        if not spiking:
+            self.state.setdefault(name, {})["v"] = v
+            return v
         spike = (v >= node.v_threshold).astype(np.float64)
         v = v - spike * node.v_threshold if soft else np.where(spike > 0, node.v_reset, v)
         self.state.setdefault(name, {})["v"] = v
         return spike
 
-    def step(self, x):
-        values = {}
+    def step(self, *xs):
+        """One step; one array per Input node, in the graph's node order."""
+        values = dict(zip([n for n, node in self.graph.nodes.items() if isinstance(node, nir.Input)], xs, strict=True))
         for name in self.order:
             node = self.graph.nodes[name]
             if isinstance(node, nir.Input):
-                values[name] = x
                 continue
-            inp = sum(values[p] for p in self.preds[name])
+            inp = sum(values[p] if p in values else self.previous.get(p, 0.0) for p in self.preds[name])
             if isinstance(node, nir.Output):
                 values[name] = inp
             elif isinstance(node, nir.Affine):
@@ -94,12 +143,25 @@ class NumpyNIR:
                 values[name] = _conv(inp, node.weight, node.bias, node.stride, node.padding, node.dilation, int(node.groups))
             elif isinstance(node, nir.AvgPool2d):
                 values[name] = _avgpool(inp, node.kernel_size, node.stride, node.padding)
+            elif isinstance(node, nir.SumPool2d):
+                values[name] = _avgpool(inp, node.kernel_size, node.stride, node.padding) * np.prod(node.kernel_size)
+            elif isinstance(node, nir.Scale):
+                values[name] = inp * node.scale
+            elif isinstance(node, nir.Threshold):
+                values[name] = (inp >= node.threshold).astype(np.float64)
+            elif isinstance(node, nir.Delay):
+                history = self.state.setdefault(name, [])
+                history.insert(0, inp)
+                steps = np.rint(node.delay / self.dt).astype(int)
+                padded = [h for h in history] + [np.zeros_like(inp)] * (steps.max() + 1)
+                values[name] = np.choose(np.broadcast_to(steps, inp.shape), padded[: steps.max() + 1])
             elif isinstance(node, nir.Flatten):
                 values[name] = _flatten(inp, int(node.start_dim), int(node.end_dim))
             else:
                 values[name] = self._neuron(name, node, inp)
-        (output,) = [values[n] for n in self.graph.nodes if isinstance(self.graph.nodes[n], nir.Output)]
-        return output
+        self.previous = values
+        outputs = [values[n] for n in self.graph.nodes if isinstance(self.graph.nodes[n], nir.Output)]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
     def run(self, x_seq):
         return np.stack([self.step(x) for x in x_seq])

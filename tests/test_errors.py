@@ -1,5 +1,7 @@
 """Bad input gives a documented nirdeploy error that names the culprit and the fix."""
 
+from dataclasses import dataclass
+
 import nir
 import numpy as np
 import pytest
@@ -109,27 +111,38 @@ def test_corrupt_hdf5(tmp_path):
 
 
 def test_unsupported_node_type_is_named():
-    graph = nir.NIRGraph.from_list(
-        nir.Affine(np.ones((3, 4)), np.zeros(3)),
-        nir.LI(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3)),
-    )
-    with pytest.raises(UnsupportedNodeError, match="'li'.*LI"):
+    @dataclass(eq=False)
+    class Dendrite(nir.NIRNode):
+        gain: np.ndarray
+
+        def __post_init__(self):
+            self.input_type = {"input": np.array(self.gain.shape)}
+            self.output_type = {"output": np.array(self.gain.shape)}
+
+    graph = nir.NIRGraph.from_list(nir.Affine(np.ones((3, 4)), np.zeros(3)), Dendrite(np.ones(3)))
+    with pytest.raises(UnsupportedNodeError, match="'dendrite'.*Dendrite.*Supported node types: Input"):
         nirdeploy.import_from_nir(graph)
 
 
-def test_recurrent_graph_is_refused_with_the_cycle():
+def test_algebraic_loop_is_refused_with_the_cycle():
     graph = nir.NIRGraph(
         nodes={
             "input": nir.Input(input_type={"input": np.array([2])}),
             "fc": nir.Linear(np.ones((2, 2))),
-            "lif": nir.IF(r=np.ones(2), v_threshold=np.ones(2)),
+            "scale": nir.Scale(np.ones(2)),
             "rec": nir.Linear(np.ones((2, 2))),
             "output": nir.Output(output_type={"output": np.array([2])}),
         },
-        edges=[("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")],
+        edges=[("input", "fc"), ("fc", "scale"), ("scale", "rec"), ("rec", "fc"), ("scale", "output")],
     )
-    with pytest.raises(UnsupportedNodeError, match="cycle"):
+    with pytest.raises(UnsupportedNodeError, match="fc -> scale -> rec -> fc.*no neuron or delay"):
         nirdeploy.import_from_nir(graph)
+
+
+def test_delay_that_is_not_a_whole_number_of_steps():
+    graph = nir.NIRGraph.from_list(nir.Linear(np.ones((2, 2))), nir.Delay(np.array([1e-3, 2.5e-3])))
+    with pytest.raises(UnsupportedNodeError, match="'delay'.*multiples of dt=0.001"):
+        nirdeploy.import_from_nir(graph, dt=1e-3)
 
 
 def test_non_finite_and_negative_parameters():

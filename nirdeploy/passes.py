@@ -1,0 +1,95 @@
+"""Graph passes: small functions on ``nir.NIRGraph`` used before a graph is simulated."""
+
+import nir
+
+from .errors import UnsupportedNodeError
+
+STATEFUL_NODES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI, nir.Delay)
+
+
+def _endpoint(name: str, sub: nir.NIRGraph, kind: type, prefix: str) -> str:
+    """The inner Input/Output node that an outer edge end ``prefix`` or ``prefix.x`` denotes."""
+    candidates = [n for n, node in sub.nodes.items() if isinstance(node, kind)]
+    inner = name[len(prefix) + 1 :] if name != prefix else None
+    if inner is None and len(candidates) == 1:
+        return candidates[0]
+    if inner in candidates:
+        return inner
+    raise UnsupportedNodeError(
+        f"edge end '{name}' does not name one {kind.__name__} node of subgraph '{prefix}' (it has {candidates})"
+    )
+
+
+def flatten_subgraphs(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """Inline nested NIRGraph nodes, naming their nodes ``outer.inner``.
+
+    An edge into a subgraph goes to the successors of its Input node; an edge out
+    of it comes from the predecessors of its Output node.
+    """
+    if not any(isinstance(node, nir.NIRGraph) for node in graph.nodes.values()):
+        return graph
+    nodes, inner_edges, entries, exits = {}, [], {}, {}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.NIRGraph):
+            nodes[name] = node
+            continue
+        sub = flatten_subgraphs(node)
+        io = {n for n, inner in sub.nodes.items() if isinstance(inner, (nir.Input, nir.Output))}
+        nodes.update({f"{name}.{n}": inner for n, inner in sub.nodes.items() if n not in io})
+        for pre, post in sub.edges:
+            if pre in io and post in io:
+                raise UnsupportedNodeError(f"subgraph '{name}' connects its input '{pre}' straight to its output '{post}'")
+            if pre not in io and post not in io:
+                inner_edges.append((f"{name}.{pre}", f"{name}.{post}"))
+        entries[name] = lambda end, sub=sub, name=name: [
+            f"{name}.{post}" for pre, post in sub.edges if pre == _endpoint(end, sub, nir.Input, name)
+        ]
+        exits[name] = lambda end, sub=sub, name=name: [
+            f"{name}.{pre}" for pre, post in sub.edges if post == _endpoint(end, sub, nir.Output, name)
+        ]
+
+    def owner(end: str, table: dict):
+        return next((name for name in table if end == name or end.startswith(name + ".")), None)
+
+    edges = list(inner_edges)
+    for pre, post in graph.edges:
+        sources = exits[owner(pre, exits)](pre) if owner(pre, exits) else [pre]
+        targets = entries[owner(post, entries)](post) if owner(post, entries) else [post]
+        edges += [(s, t) for s in sources for t in targets]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph.metadata, type_check=False)
+
+
+def recurrent_edges(graph: nir.NIRGraph) -> list:
+    """The edges that close a cycle, found depth-first from the inputs in file order.
+
+    Each of them carries last step's value, as in every torch executor. A cycle
+    with no stateful node in it (an algebraic loop) is an error naming its nodes.
+    """
+    successors = {name: [] for name in graph.nodes}
+    for pre, post in graph.edges:
+        successors[pre].append(post)
+    back, done, stack, on_stack = [], set(), [], set()
+
+    def visit(name):
+        stack.append(name)
+        on_stack.add(name)
+        for post in successors[name]:
+            if post in on_stack:
+                cycle = stack[stack.index(post) :]
+                if not any(isinstance(graph.nodes[n], STATEFUL_NODES) for n in cycle):
+                    raise UnsupportedNodeError(
+                        f"the cycle {' -> '.join(cycle + [post])} has no neuron or delay in it: an algebraic "
+                        "loop with no defined value. Add a Delay or a neuron to the loop."
+                    )
+                back.append((name, post))
+            elif post not in done:
+                visit(post)
+        stack.pop()
+        on_stack.discard(name)
+        done.add(name)
+
+    starts = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    for name in starts + list(graph.nodes):
+        if name not in done:
+            visit(name)
+    return back
