@@ -13,6 +13,7 @@ from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Union
 
+import h5py
 import nir
 import numpy as np
 import torch
@@ -105,9 +106,25 @@ def read_graph(path: Union[str, Path]) -> nir.NIRGraph:
             return graph
     except Exception as error:
         raise GraphFileError(
-            f"{path} could not be read as a NIR graph ({type(error).__name__}: {error}). "
+            f"{path} could not be read as a NIR graph: {_diagnose(path, error)}. "
             "NIR files are HDF5 files written by nir.write; check that the file is complete."
         ) from error
+
+
+def _diagnose(path: Path, error: Exception) -> str:
+    """Name the node that nir.read tripped over, where the file gets that far."""
+    try:
+        with h5py.File(path, "r") as file:
+            nodes = nir.serialization.hdf2dict(file["node"]).get("nodes", {})
+    except Exception:
+        return f"{type(error).__name__}: {error}"
+    for name, fields in nodes.items():
+        try:
+            nir.dict2NIRNode({**fields, "type_check": False} if fields.get("type") == "NIRGraph" else fields)
+        except Exception as node_error:
+            kind = fields.get("type", "<no type>")
+            return f"node '{name}' ({kind}) is malformed: {type(node_error).__name__}: {node_error}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _has_grouped_conv(graph: nir.NIRGraph) -> bool:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import h5py
 import nir
 import numpy as np
 import pytest
@@ -108,6 +109,25 @@ def test_corrupt_hdf5(tmp_path):
     (tmp_path / "text.nir").write_text("not hdf5")
     with pytest.raises(GraphFileError, match="text.nir"):
         nirdeploy.import_from_nir(tmp_path / "text.nir")
+
+
+def test_missing_parameter_names_the_node(tmp_path):
+    path = tmp_path / "net.nir"
+    nirdeploy.export_to_nir(small_net(), torch.zeros(1, 4), save_path=path)
+    with h5py.File(path, "r+") as file:
+        del file["node/nodes/1/tau"]
+    with pytest.raises(GraphFileError, match="node '1' \\(LIF\\) is malformed.*tau"):
+        nirdeploy.import_from_nir(path)
+
+
+def test_shape_mismatch_names_both_nodes(tmp_path):
+    path = tmp_path / "net.nir"
+    nirdeploy.export_to_nir(small_net(), torch.zeros(1, 4), save_path=path)
+    with h5py.File(path, "r+") as file:
+        del file["node/nodes/1/v_threshold"]
+        file["node/nodes/1/v_threshold"] = np.ones(5)
+    with pytest.raises(GraphFileError, match="net.nir.*'1'"):
+        nirdeploy.import_from_nir(path)
 
 
 def test_unsupported_node_type_is_named():
