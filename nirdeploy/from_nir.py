@@ -11,7 +11,7 @@ import operator
 import re
 from graphlib import TopologicalSorter
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import h5py
 import nir
@@ -26,6 +26,7 @@ from .errors import GraphFileError, InvalidArgumentError, UnsupportedNodeError
 from . import layers
 from .neurons import NEURON_CLASSES, neuron_class_for
 from .passes import flatten_subgraphs, recurrent_edges
+from .producers import PRODUCERS, Producer, resolve_producer
 
 LAYER_NODES = (
     nir.Input,
@@ -51,6 +52,7 @@ def import_from_nir(
     dtype: torch.dtype = torch.float32,
     step_mode: str = "s",
     *,
+    producer: Optional[str] = None,
     dt_override: bool = False,
 ) -> fx.GraphModule:
     """Build a runnable SpikingJelly network from a NIR graph.
@@ -60,6 +62,10 @@ def import_from_nir(
     ``gm.meta["nir_modules"]`` maps each NIR node name to its submodule's name. A ``dt`` that
     contradicts ``graph.metadata['dt']`` raises :class:`DtMismatchError` unless
     ``dt_override=True``.
+
+    ``producer`` names the framework whose discretisation the graph follows (see
+    :data:`nirdeploy.producers.PRODUCERS`): the conventions recorded in the graph
+    by default, else nirdeploy's reference ('spikingjelly').
     """
     dt = check_dt(dt)
     if step_mode not in ("s", "m"):
@@ -70,8 +76,10 @@ def import_from_nir(
     if not isinstance(graph, nir.NIRGraph):
         raise InvalidArgumentError(f"graph must be a nir.NIRGraph or a path to a .nir file, got {type(graph).__name__}")
     dt = resolve_dt(graph, dt, dt_override, source)
+    conventions = resolve_producer(producer, graph)
     with default_dtype(dtype):  # parameters are rounded once, straight to dtype
-        gm = build_graph_module(flatten_subgraphs(graph), dt, source)
+        gm = build_graph_module(flatten_subgraphs(graph), dt, source, conventions)
+    gm.meta["producer"] = conventions.name
     if gm.meta["recurrent_edges"]:
         gm = wrap_recurrent(gm)
     gm.to(device=device, dtype=dtype)
@@ -192,7 +200,13 @@ def _delay_steps(name: str, node: nir.Delay, dt: float, source: str) -> np.ndarr
     return np.rint(steps).astype(np.int64)
 
 
-def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str) -> nn.Module:
+def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str, producer: Producer) -> nn.Module:
+    build = producer.builder(node)
+    if build is not None:
+        try:
+            return build(name, node, dt)
+        except UnsupportedNodeError as error:
+            raise UnsupportedNodeError(f"{source}: {error}") from None
     if isinstance(node, (nir.Affine, nir.Linear)):
         out_features, in_features = node.weight.shape
         bias = node.bias if isinstance(node, nir.Affine) else None
@@ -244,7 +258,9 @@ def _attribute_name(name: str, taken: set) -> str:
     return attribute
 
 
-def build_graph_module(graph: nir.NIRGraph, dt: float, source: str = "the NIR graph") -> fx.GraphModule:
+def build_graph_module(
+    graph: nir.NIRGraph, dt: float, source: str = "the NIR graph", producer: Producer = PRODUCERS["spikingjelly"]
+) -> fx.GraphModule:
     """One step of ``graph`` as an fx graph; recurrent edges go through :class:`layers.PreviousStep`."""
     _check_edges(graph, source)
     recurrent = recurrent_edges(graph)
@@ -259,6 +275,7 @@ def build_graph_module(graph: nir.NIRGraph, dt: float, source: str = "the NIR gr
         if isinstance(node, nir.Input)
     }
     recorders = {edge: _attribute_name(f"previous_{edge[0]}_to_{edge[1]}", taken) for edge in recurrent}
+    batch_like = next(iter(values.values()), None)  # any input tells the batch size
     results, attributes = {}, {}
     for name in order:
         node = graph.nodes[name]
@@ -269,20 +286,23 @@ def build_graph_module(graph: nir.NIRGraph, dt: float, source: str = "the NIR gr
             )
         if isinstance(node, nir.Input):
             continue
-        if not predecessors[name]:
-            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has no feed-forward input")
-        value = values[predecessors[name][0]]
-        for pre in predecessors[name][1:]:
-            value = fx_graph.call_function(operator.add, (value, values[pre]))
+        terms = [values[pre] for pre in predecessors[name]]
         for (pre, post), recorder in recorders.items():
             if post == name:
-                value = fx_graph.call_function(layers.add_previous, (value, fx_graph.get_attr(f"{recorder}.value")))
+                shape = tuple(int(d) for d in graph.nodes[pre].output_type["output"])
+                last = fx_graph.get_attr(f"{recorder}.value")
+                terms.append(fx_graph.call_function(layers.previous_or_zeros, (last, batch_like, shape)))
+        if not terms:
+            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has no incoming edge")
+        value = terms[0]
+        for term in terms[1:]:
+            value = fx_graph.call_function(operator.add, (value, term))
         if isinstance(node, nir.Output):
             results[name] = value
             continue
         _check_finite(name, node, source)
         attribute = attributes[name] = _attribute_name(name, taken)
-        root.add_module(attribute, node_to_module(name, node, dt, source))
+        root.add_module(attribute, node_to_module(name, node, dt, source, producer))
         values[name] = fx_graph.call_module(attribute, (value,))
         for (pre, post), recorder in recorders.items():
             if pre == name:
@@ -325,4 +345,5 @@ def wrap_recurrent(step: fx.GraphModule) -> fx.GraphModule:
     gm = fx.GraphModule(root, fx_graph)
     gm.meta["nir_modules"] = {name: f"steps.0.{attr}" for name, attr in step.meta["nir_modules"].items()}
     gm.meta["recurrent_edges"] = step.meta["recurrent_edges"]
+    gm.meta["producer"] = step.meta.get("producer")
     return gm

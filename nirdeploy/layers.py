@@ -76,6 +76,8 @@ class PreviousStep(base.MemoryModule):
         return x
 
 
-def add_previous(x, previous):
-    """Add a recurrent input, which is absent (zero) in the first step."""
-    return x if previous is None else x + previous
+def previous_or_zeros(previous, batch_like: torch.Tensor, shape: tuple):
+    """Last step's value of a recurrent edge; zeros of ``[B, *shape]`` in the first step."""
+    if previous is not None:
+        return previous
+    return torch.zeros((batch_like.shape[0], *shape), dtype=batch_like.dtype, device=batch_like.device)

@@ -59,37 +59,51 @@ def flatten_subgraphs(graph: nir.NIRGraph) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph.metadata, type_check=False)
 
 
-def recurrent_edges(graph: nir.NIRGraph) -> list:
-    """The edges that close a cycle, found depth-first from the inputs in file order.
-
-    Each of them carries last step's value, as in every torch executor. A cycle
-    with no stateful node in it (an algebraic loop) is an error naming its nodes.
-    """
-    successors = {name: [] for name in graph.nodes}
-    for pre, post in graph.edges:
+def _first_cycle(names, edges: list, starts: list):
+    """A cycle as its list of nodes, found depth-first from ``starts`` then every node, in order; or None."""
+    successors = {name: [] for name in names}
+    for pre, post in edges:
         successors[pre].append(post)
-    back, done, stack, on_stack = [], set(), [], set()
+    done, stack = set(), []
 
     def visit(name):
         stack.append(name)
-        on_stack.add(name)
         for post in successors[name]:
-            if post in on_stack:
-                cycle = stack[stack.index(post) :]
-                if not any(isinstance(graph.nodes[n], STATEFUL_NODES) for n in cycle):
-                    raise UnsupportedNodeError(
-                        f"the cycle {' -> '.join(cycle + [post])} has no neuron or delay in it: an algebraic "
-                        "loop with no defined value. Add a Delay or a neuron to the loop."
-                    )
-                back.append((name, post))
-            elif post not in done:
-                visit(post)
+            if post in stack:
+                return stack[stack.index(post) :]
+            if post not in done:
+                cycle = visit(post)
+                if cycle:
+                    return cycle
         stack.pop()
-        on_stack.discard(name)
         done.add(name)
+        return None
 
-    starts = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    for name in starts + list(graph.nodes):
+    for name in starts + list(names):
         if name not in done:
-            visit(name)
-    return back
+            cycle = visit(name)
+            if cycle:
+                return cycle
+    return None
+
+
+def recurrent_edges(graph: nir.NIRGraph) -> list:
+    """The edges that carry last step's value, one per cycle: the edge leaving the
+    cycle's last neuron (or Delay), so that a recurrent connection carries last
+    step's spikes, as in every torch executor. A cycle with no stateful node (an
+    algebraic loop) is an error naming its nodes.
+    """
+    edges, delayed = list(graph.edges), []
+    starts = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    while (cycle := _first_cycle(graph.nodes, edges, starts)) is not None:
+        stateful = [i for i, name in enumerate(cycle) if isinstance(graph.nodes[name], STATEFUL_NODES)]
+        if not stateful:
+            raise UnsupportedNodeError(
+                f"the cycle {' -> '.join(cycle + cycle[:1])} has no neuron or delay in it: an algebraic "
+                "loop with no defined value. Add a Delay or a neuron to the loop."
+            )
+        last = stateful[-1]
+        edge = (cycle[last], cycle[(last + 1) % len(cycle)])
+        edges.remove(edge)
+        delayed.append(edge)
+    return delayed

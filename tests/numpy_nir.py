@@ -51,18 +51,27 @@ def _flatten(x, start, end):
     return x.reshape((x.shape[0],) + shape[:start] + (-1,) + shape[end + 1 :])
 
 
+STATEFUL = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI, nir.Delay)
+
+
 def _step_order(graph):
     """Kahn's order: a node runs once all its inputs ran in this step. When a cycle
-    blocks every remaining node, the one an input wave reaches first runs with last
-    step's values for the inputs still missing (a recurrent edge)."""
+    blocks every remaining node, the first one (in the order an input wave reaches
+    them) whose missing inputs all come from neurons runs with those neurons' last
+    outputs (a recurrent connection carries last step's spikes)."""
     wave = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
     for name in wave:
         wave += [b for a, b in graph.edges if a == name and b not in wave]
     wave += [n for n in graph.nodes if n not in wave]
     order = []
     while len(order) < len(wave):
-        ready = [n for n in wave if n not in order and all(a in order for a, b in graph.edges if b == n)]
-        order.append(ready[0] if ready else next(n for n in wave if n not in order))
+        remaining = [n for n in wave if n not in order]
+        ready = [n for n in remaining if all(a in order for a, b in graph.edges if b == n)]
+        fed_by_neurons = [
+            n for n in remaining
+            if all(a in order or isinstance(graph.nodes[a], STATEFUL) for a, b in graph.edges if b == n)
+        ]
+        order.append((ready or fed_by_neurons)[0])
     return order
 
 
@@ -125,6 +134,12 @@ class NumpyNIR:
         self.state.setdefault(name, {})["v"] = v
         return spike
 
+    def _previous(self, name, batch):
+        """A neuron's output of the last step; zeros before the first."""
+        if name in self.previous:
+            return self.previous[name]
+        return np.zeros((batch, *self.graph.nodes[name].output_type["output"]))
+
     def step(self, *xs):
         """One step; one array per Input node, in the graph's node order."""
         values = dict(zip([n for n, node in self.graph.nodes.items() if isinstance(node, nir.Input)], xs, strict=True))
@@ -132,7 +147,7 @@ class NumpyNIR:
             node = self.graph.nodes[name]
             if isinstance(node, nir.Input):
                 continue
-            inp = sum(values[p] if p in values else self.previous.get(p, 0.0) for p in self.preds[name])
+            inp = sum(values[p] if p in values else self._previous(p, xs[0].shape[0]) for p in self.preds[name])
             if isinstance(node, nir.Output):
                 values[name] = inp
             elif isinstance(node, nir.Affine):

@@ -157,7 +157,7 @@ def test_two_inputs_are_summed(step_mode, tmp_path):
 def test_recurrent_edges_are_the_ones_closing_cycles():
     graph, _ = recurrent_graph()
     gm = nirdeploy.import_from_nir(graph, dt=DT)
-    assert sorted(gm.meta["recurrent_edges"]) == [("rec", "lif"), ("rsyn.w_rec", "rsyn.cuba")]
+    assert sorted(gm.meta["recurrent_edges"]) == [("lif", "rec"), ("rsyn.cuba", "rsyn.w_rec")]
 
 
 def test_shapes_left_out_are_not_needed(tmp_path):
