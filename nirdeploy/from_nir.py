@@ -107,10 +107,12 @@ def read_graph(path: Union[str, Path]) -> nir.NIRGraph:
         try:
             return nir.read(path)
         except ValueError:
-            # nir 1.0.8's type check ignores Conv groups; such files only load unchecked.
+            # nir 1.0.8's type check ignores Conv groups, and several exporters leave batch
+            # dims in Input/Output types: such files load unchecked, then pass our own check.
             graph = nir.read(path, type_check=False)
-            if not _has_grouped_conv(graph):
-                raise
+            mismatches = _type_mismatches(graph)
+            if mismatches:
+                raise ValueError("shapes of connected nodes disagree: " + "; ".join(mismatches)) from None
             return graph
     except Exception as error:
         raise GraphFileError(
@@ -135,11 +137,24 @@ def _diagnose(path: Path, error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _has_grouped_conv(graph: nir.NIRGraph) -> bool:
-    return any(
-        _has_grouped_conv(node) if isinstance(node, nir.NIRGraph) else int(np.asarray(getattr(node, "groups", 1))) > 1
-        for node in graph.nodes.values()
-    )
+def _input_shape(node) -> Optional[np.ndarray]:
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)) and node.input_shape is not None:
+        return np.array([node.weight.shape[1] * int(np.asarray(node.groups)), *np.atleast_1d(node.input_shape)])
+    return (node.input_type or {}).get("input")
+
+
+def _type_mismatches(graph: nir.NIRGraph) -> list:
+    """Edges whose ends declare different shapes, ignoring Input/Output nodes (whose
+    declared shapes often keep an exporter's batch or time dims)."""
+    mismatches = []
+    for pre, post in graph.edges:
+        a, b = graph.nodes.get(pre), graph.nodes.get(post)
+        if a is None or b is None or isinstance(a, (nir.Input, nir.NIRGraph)) or isinstance(b, (nir.Output, nir.NIRGraph)):
+            continue
+        out, inp = (a.output_type or {}).get("output"), _input_shape(b)
+        if out is not None and inp is not None and not np.array_equal(out, inp):
+            mismatches.append(f"'{pre}' gives {list(out)} but '{post}' takes {list(inp)}")
+    return mismatches
 
 
 def _check_edges(graph: nir.NIRGraph, source: str) -> None:

@@ -1,0 +1,339 @@
+"""Networks built, run and exported by the producer libraries themselves.
+
+Each case returns the .nir file the producer's own exporter wrote, the input
+spikes and the producer's own output, both in nirdeploy's ``[T, B, ...]``
+layout. ``measure`` imports the file with the producer's preset and counts
+how many output values differ. ``render_table`` turns the results into
+docs/interop.md, so the table always says what the tests measured.
+"""
+
+import warnings
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+import torch.nn as nn
+from spikingjelly.activation_based import functional
+
+import nirdeploy
+
+warnings.filterwarnings("ignore", message=".*extract_nir_graph.*")
+T, B = 150, 2
+
+
+def spikes(shape, rate, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(shape, generator=generator) < rate).float()
+
+
+def uniform(low, high, *shape, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return low + (high - low) * torch.rand(shape, generator=generator)
+
+
+def _scaled_linear(n_in, n_out, gain, bias=True, seed=0):
+    torch.manual_seed(seed)
+    layer = nn.Linear(n_in, n_out, bias=bias)
+    with torch.no_grad():
+        layer.weight.mul_(gain).add_(gain / 20)
+    return layer
+
+
+# --- snnTorch: stepped one call per time step, each call (batch, features) -------------------------
+def _run_snntorch(net, x):
+    import snntorch as snn
+
+    for module in net.modules():
+        if isinstance(module, snn.SpikingNeuron):
+            module.reset_hidden()
+    with torch.no_grad():
+        out = [net(x_t) for x_t in x]
+    return torch.stack([o[0] if isinstance(o, tuple) else o for o in out])
+
+
+def _export_snntorch(net, x, path):
+    from snntorch.export_nir import export_to_nir
+
+    nir.write(path, export_to_nir(net, x[0], ignore_dims=[0]))
+
+
+def snntorch_feedforward(path):
+    import snntorch as snn
+
+    net = nn.Sequential(
+        _scaled_linear(10, 12, 1.5),
+        snn.Leaky(beta=uniform(0.5, 0.95, 12), threshold=uniform(0.5, 1.5, 12, seed=1), init_hidden=True),
+        _scaled_linear(12, 8, 1.0, bias=False, seed=1),
+        snn.Synaptic(alpha=uniform(0.5, 0.9, 8, seed=2), beta=uniform(0.6, 0.95, 8, seed=3),
+                     threshold=uniform(1.0, 2.0, 8, seed=4), init_hidden=True, output=True),
+    )
+    x = spikes((T, B, 10), 0.3, seed=0)
+    expected = _run_snntorch(net, x)
+    _export_snntorch(net, x, path)
+    return x, expected
+
+
+def snntorch_recurrent(path):
+    import snntorch as snn
+
+    net = nn.Sequential(
+        _scaled_linear(10, 12, 1.0),
+        snn.RLeaky(beta=0.9, linear_features=12, init_hidden=True),
+        _scaled_linear(12, 6, 0.5, seed=1),
+        snn.RSynaptic(alpha=0.8, beta=0.85, linear_features=6, init_hidden=True, output=True),
+    )
+    x = spikes((T, B, 10), 0.3, seed=0)
+    expected = _run_snntorch(net, x)
+    _export_snntorch(net, x, path)
+    return x, expected
+
+
+def snntorch_conv(path):
+    import snntorch as snn
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 4, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.mul_(1.5).add_(0.05)
+    net = nn.Sequential(
+        conv,
+        snn.Leaky(beta=uniform(0.6, 0.9, 4, 8, 8), threshold=torch.ones(4, 8, 8), init_hidden=True),
+        nn.AvgPool2d(2),
+        nn.Flatten(),
+        _scaled_linear(4 * 4 * 4, 5, 1.0),
+        snn.Leaky(beta=uniform(0.6, 0.9, 5, seed=1), threshold=torch.ones(5), init_hidden=True, output=True),
+    )
+    x = spikes((T, B, 2, 8, 8), 0.3, seed=0)
+    expected = _run_snntorch(net, x)
+    _export_snntorch(net, x, path)
+    return x, expected
+
+
+# --- Norse: cells stepped with explicit state, each call (batch, features) -------------------------
+def _norse_case(path, cells):
+    import norse.torch as norse
+    from norse.torch.utils.export_nir import to_nir
+
+    net = norse.SequentialState(*cells)
+    x = spikes((T, B, 10), 0.3, seed=0)
+    state, out = None, []
+    with torch.no_grad():
+        for x_t in x:
+            y, state = net(x_t, state)
+            out.append(y)
+    nir.write(path, to_nir(net, x[0, 0], dt=1e-3))
+    return x, torch.stack(out)
+
+
+def norse_spiking(path):
+    import norse.torch as norse
+
+    return _norse_case(
+        path,
+        [
+            _scaled_linear(10, 12, 1.0),
+            norse.LIFCell(norse.LIFParameters(tau_syn_inv=torch.full((12,), 200.0), tau_mem_inv=torch.full((12,), 100.0),
+                                              v_th=torch.full((12,), 0.3), v_leak=torch.zeros(12), v_reset=torch.zeros(12)), dt=1e-3),
+            _scaled_linear(12, 8, 2.0, seed=1),
+            norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.full((8,), 100.0), v_th=torch.full((8,), 0.2),
+                                                    v_leak=torch.zeros(8)), dt=1e-3),
+            _scaled_linear(8, 5, 1.5, seed=2),
+            norse.IAFCell(norse.IAFParameters(v_th=torch.full((5,), 1.0))),
+        ],
+    )
+
+
+def norse_leaky_integrator(path):
+    import norse.torch as norse
+
+    return _norse_case(
+        path,
+        [_scaled_linear(10, 4, 2.0), norse.LIBoxCell(norse.LIBoxParameters(tau_mem_inv=uniform(50, 200, 4), v_leak=torch.zeros(4)), dt=1e-3)],
+    )
+
+
+# --- Rockpool: modules take (batch, time, channels) --------------------------------------------------
+def _rockpool_case(path, modules):
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import to_nir
+
+    net = Sequential(*modules)
+    x = spikes((T, B, 10), 0.3, seed=0)
+    with torch.no_grad():
+        out, _, _ = net(x.transpose(0, 1))
+    nir.write(path, to_nir(net))
+    return x, out.transpose(0, 1)
+
+
+def rockpool_feedforward(path):
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+
+    return _rockpool_case(
+        path,
+        [
+            LinearTorch((10, 12), weight=uniform(-0.02, 0.1, 10, 12)),
+            LIFTorch(12, tau_mem=uniform(0.01, 0.03, 12, seed=1), tau_syn=uniform(0.004, 0.01, 12, seed=2), threshold=1.0, dt=1e-3),
+            LinearTorch((12, 6), weight=uniform(-0.1, 0.12, 12, 6, seed=3), has_bias=True),
+            LIFTorch(6, tau_mem=0.02, tau_syn=0.01, threshold=uniform(0.5, 1.0, 6, seed=4), dt=1e-3),
+        ],
+    )
+
+
+def rockpool_recurrent(path):
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+
+    return _rockpool_case(
+        path,
+        [
+            LinearTorch((10, 12), weight=uniform(-0.02, 0.1, 10, 12)),
+            LIFTorch(12, tau_mem=0.02, tau_syn=0.01, has_rec=True, w_rec=uniform(-0.06, 0.03, 12, 12, seed=5), dt=1e-3),
+        ],
+    )
+
+
+# --- Sinabs: squeeze layers take (batch * time, ...) in batch-major order ---------------------------
+def _sinabs_case(path, net, x):
+    import sinabs
+
+    flat = x.transpose(0, 1).reshape(B * T, *x.shape[2:])
+    sinabs.reset_states(net)
+    with torch.no_grad():
+        out = net(flat)
+    sinabs.reset_states(net)
+    graph = sinabs.to_nir(net, flat)
+    graph.infer_types()  # sinabs' exporter leaves conv shapes undefined; nir.write needs them
+    nir.write(path, graph)
+    return x, out.reshape(B, T, *out.shape[1:]).transpose(0, 1)
+
+
+def sinabs_conv(path):
+    import sinabs.layers as sl
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, bias=False),
+        sl.IAFSqueeze(batch_size=B, spike_threshold=1.0),
+        sl.SumPool2d(2),
+        nn.Conv2d(4, 4, 3, padding=1),
+        sl.IAFSqueeze(batch_size=B, spike_threshold=1.0),
+        nn.Flatten(),
+        _scaled_linear(4 * 4 * 4, 6, 0.5),
+        sl.IAFSqueeze(batch_size=B, spike_threshold=1.0),
+    )
+    with torch.no_grad():
+        for conv in (net[0], net[3]):
+            conv.weight.mul_(1.5)
+    return _sinabs_case(path, net, spikes((T, B, 2, 8, 8), 0.3, seed=0))
+
+
+def sinabs_lif(path):
+    import sinabs.layers as sl
+
+    net = nn.Sequential(
+        _scaled_linear(10, 8, 3.0),
+        sl.LIFSqueeze(batch_size=B, tau_mem=uniform(5.0, 30.0, 8), spike_threshold=torch.full((8,), 0.5)),
+    )
+    return _sinabs_case(path, net, spikes((T, B, 10), 0.3, seed=0))
+
+
+# name -> (producer, build, what is built, why it cannot be exact: empty where it must be)
+CASES = {
+    "snntorch_feedforward": ("snntorch", snntorch_feedforward, "Linear, Leaky and Synaptic with per-neuron beta, alpha, threshold", ""),
+    "snntorch_recurrent": ("snntorch", snntorch_recurrent, "RLeaky and RSynaptic (all-to-all recurrent weights with bias)", ""),
+    "snntorch_conv": ("snntorch", snntorch_conv, "Conv2d, Leaky, AvgPool2d, Flatten, Linear", ""),
+    "norse_spiking": ("norse", norse_spiking, "LIFCell, LIFBoxCell, IAFCell at dt = 1 ms", ""),
+    "norse_leaky_integrator": (
+        "norse",
+        norse_leaky_integrator,
+        "LIBoxCell (output: potential), per-neuron tau",
+        "Norse writes tau = dt / tau_inv in float32, which maps several tau_inv to one tau; "
+        "the tau_inv read back can be 1 ulp off, so potentials differ by ~1e-7",
+    ),
+    "rockpool_feedforward": ("rockpool", rockpool_feedforward, "LinearTorch and LIFTorch, per-neuron taus and thresholds", ""),
+    "rockpool_recurrent": (
+        "rockpool",
+        rockpool_recurrent,
+        "LIFTorch with has_rec=True",
+        "Rockpool's exporter drops w_rec (the file has no recurrent edge), so the import runs without recurrence",
+    ),
+    "sinabs_conv": ("sinabs", sinabs_conv, "Conv2d, IAFSqueeze, SumPool2d, Flatten, Linear", ""),
+    "sinabs_lif": ("sinabs", sinabs_lif, "LIFSqueeze (norm_input, tau in steps)", ""),
+}
+
+
+def measure(name: str, folder: Path, step_mode: str = "m") -> dict:
+    """Run a case and nirdeploy's import of its file; count differing output values."""
+    producer, build, _, _ = CASES[name]
+    path = Path(folder) / f"{name}.nir"
+    x, expected = build(path)
+    dt = 1e-3 if producer in ("norse", "rockpool") else 1e-4
+    gm = nirdeploy.import_from_nir(path, dt=dt, producer=producer, step_mode=step_mode)
+    functional.reset_net(gm)
+    with torch.no_grad():
+        actual = gm(x) if step_mode == "m" else torch.stack([gm(x_t) for x_t in x])
+    graph = nir.read(path, type_check=False)
+    return {
+        "producer": producer,
+        "nodes": sorted({type(node).__name__ for node in graph.nodes.values()} - {"Input", "Output"}),
+        "values": expected.numel(),
+        "differ": int((actual != expected).sum()),
+        "max_abs": float((actual - expected).abs().max()),
+        "active": float((expected != 0).float().mean()),
+    }
+
+
+def _agreement(r: dict) -> float:
+    return 100.0 * (1 - r["differ"] / r["values"])
+
+
+def _node_table(results: dict) -> list:
+    """producer x node type: exact where every case with that node was exact."""
+    producers = sorted({r["producer"] for r in results.values()})
+    node_types = sorted({n for r in results.values() for n in r["nodes"]})
+    lines = ["| producer | " + " | ".join(node_types) + " |", "|---|" + "---|" * len(node_types)]
+    for producer in producers:
+        cells = []
+        for node_type in node_types:
+            cases = [r for r in results.values() if r["producer"] == producer and node_type in r["nodes"]]
+            if not cases:
+                cells.append("-")
+            elif all(r["differ"] == 0 for r in cases):
+                cells.append("exact")
+            else:
+                cells.append(f"approximate ({min(_agreement(r) for r in cases):.1f}%)")
+        lines.append(f"| {producer} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_table(results: dict) -> str:
+    """docs/interop.md from measured results (scripts/write_interop_table.py writes it)."""
+    lines = [
+        "# Interoperability: files written by other frameworks",
+        "",
+        "Generated by `scripts/write_interop_table.py` from `tests/producer_cases.py`; a test fails when",
+        "this page and the measurements disagree. Each case builds a network in the producer library,",
+        f"runs it there on random input spikes ({T} steps, batch {B}), exports it with the producer's own",
+        "exporter, imports the file with `import_from_nir(path, producer=...)` and compares outputs.",
+        "",
+        "## By node type",
+        "",
+        "`-`: no case has the producer write this node type. Approximate cells give the lowest share of",
+        "equal output values among the cases with that node.",
+        "",
+        *_node_table(results),
+        "",
+        "## Cases",
+        "",
+        "| case | producer | NIR nodes in the file | what was built | output values that differ | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        result = "exact"
+        if r["differ"]:
+            result = f"approximate: {_agreement(r):.1f}% of values equal, max abs diff {r['max_abs']:.3g}. {CASES[name][3]}"
+        lines.append(
+            f"| {name} | {r['producer']} | {', '.join(r['nodes'])} | {CASES[name][2]} | "
+            f"{r['differ']} of {r['values']} | {result} |"
+        )
+    return "\n".join(lines) + "\n"
