@@ -6,9 +6,9 @@ argument, several edges into one node being summed in file order.
 """
 
 import keyword
-from contextlib import contextmanager
 import operator
 import re
+from contextlib import contextmanager
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Optional, Union
@@ -21,9 +21,9 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional, layer
 from torch import fx
 
+from . import layers
 from .conventions import check_dt, resolve_dt
 from .errors import GraphFileError, InvalidArgumentError, UnsupportedNodeError
-from . import layers
 from .neurons import NEURON_CLASSES, neuron_class_for
 from .passes import flatten_subgraphs, recurrent_edges
 from .producers import PRODUCERS, Producer, resolve_producer
@@ -153,7 +153,7 @@ def _type_mismatches(graph: nir.NIRGraph) -> list:
             continue
         out, inp = (a.output_type or {}).get("output"), _input_shape(b)
         if out is not None and inp is not None and not np.array_equal(out, inp):
-            mismatches.append(f"'{pre}' gives {list(out)} but '{post}' takes {list(inp)}")
+            mismatches.append(f"'{pre}' gives {[int(d) for d in out]} but '{post}' takes {[int(d) for d in inp]}")
     return mismatches
 
 
@@ -278,6 +278,9 @@ def build_graph_module(
 ) -> fx.GraphModule:
     """One step of ``graph`` as an fx graph; recurrent edges go through :class:`layers.PreviousStep`."""
     _check_edges(graph, source)
+    mismatches = _type_mismatches(graph)
+    if mismatches:
+        raise UnsupportedNodeError(f"{source}: shapes of connected nodes disagree: {'; '.join(mismatches)}")
     recurrent = recurrent_edges(graph)
     forward = [edge for edge in graph.edges if edge not in recurrent]
     order = _topological_order(graph, forward)

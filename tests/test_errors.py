@@ -130,6 +130,21 @@ def test_shape_mismatch_names_both_nodes(tmp_path):
         nirdeploy.import_from_nir(path)
 
 
+def test_shape_mismatch_in_memory_names_both_nodes():
+    graph = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type={"input": np.array([4])}),
+            "fc": nir.Linear(np.ones((3, 4))),
+            "lif": nir.IF(r=np.ones(5), v_threshold=np.ones(5)),
+            "output": nir.Output(output_type={"output": np.array([5])}),
+        },
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
+        type_check=False,
+    )
+    with pytest.raises(UnsupportedNodeError, match=r"'fc' gives \[3\] but 'lif' takes \[5\]"):
+        nirdeploy.import_from_nir(graph)
+
+
 def test_unsupported_node_type_is_named():
     @dataclass(eq=False)
     class Dendrite(nir.NIRNode):
