@@ -36,3 +36,11 @@ class InvalidArgumentError(NirdeployError, ValueError):
 
 class OutputExistsError(NirdeployError, FileExistsError):
     """A file nirdeploy was asked to write exists already and overwriting was not asked for."""
+
+
+class ProfileError(NirdeployError):
+    """A target profile (targets/*.yaml or a plugin's) that is malformed."""
+
+
+class TargetError(NirdeployError):
+    """A target that is unknown, not installed, or cannot run the graph."""

@@ -78,13 +78,17 @@ def import_from_nir(
     dt = resolve_dt(graph, dt, dt_override, source)
     conventions = resolve_producer(producer, graph)
     with default_dtype(dtype):  # parameters are rounded once, straight to dtype
-        gm = build_graph_module(flatten_subgraphs(graph), dt, source, conventions)
-    gm.meta["producer"] = conventions.name
-    if gm.meta["recurrent_edges"]:
-        gm = wrap_recurrent(gm)
+        gm = build_model(graph, dt, conventions, source)
     gm.to(device=device, dtype=dtype)
     functional.set_step_mode(gm, step_mode)
     return gm
+
+
+def build_model(graph: nir.NIRGraph, dt: float, neurons: Producer, source: str = "the NIR graph") -> fx.GraphModule:
+    """The runnable model of ``graph`` whose neurons ``neurons`` builds (a producer's or a target's)."""
+    gm = build_graph_module(flatten_subgraphs(graph), dt, source, neurons)
+    gm.meta["producer"] = neurons.name
+    return wrap_recurrent(gm) if gm.meta["recurrent_edges"] else gm
 
 
 @contextmanager
@@ -332,6 +336,7 @@ def build_graph_module(
     fx_graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
     gm = fx.GraphModule(root, fx_graph)
     gm.meta["nir_modules"] = attributes
+    gm.meta["neurons"] = [name for name in attributes if neuron_class_for(graph.nodes[name]) is not None]
     gm.meta["recurrent_edges"] = recurrent
     return gm
 
@@ -362,6 +367,6 @@ def wrap_recurrent(step: fx.GraphModule) -> fx.GraphModule:
     fx_graph.output(fx_graph.call_module("steps", tuple(inputs)))
     gm = fx.GraphModule(root, fx_graph)
     gm.meta["nir_modules"] = {name: f"steps.0.{attr}" for name, attr in step.meta["nir_modules"].items()}
-    gm.meta["recurrent_edges"] = step.meta["recurrent_edges"]
-    gm.meta["producer"] = step.meta.get("producer")
+    for key in ("neurons", "recurrent_edges", "producer"):
+        gm.meta[key] = step.meta[key]
     return gm

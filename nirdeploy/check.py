@@ -1,0 +1,252 @@
+"""``check``: every problem a graph has on a target, found at once, before deployment."""
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Union
+
+import nir
+import numpy as np
+
+from .conventions import recorded_dt
+from .deploy import resolve_graph_and_dt
+from .passes import flatten_subgraphs, recurrent_edges
+from .targets import Target, get_target
+
+NEURON_TYPES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI)
+WEIGHT_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)
+TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
+
+
+@dataclass
+class Problem:
+    node: str
+    rule: str
+    found: str
+    limit: str
+    suggestion: str
+    severity: str = "error"  # "error": the target cannot run it; "warning": it runs, but not exactly
+
+
+@dataclass
+class CheckReport:
+    target: str
+    dt: float
+    problems: list = field(default_factory=list)
+    resources: dict = field(default_factory=dict)  # name -> {"used": n, "limit": n or None}
+
+    @property
+    def errors(self) -> list:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict:
+        return {
+            "target": self.target,
+            "dt": self.dt,
+            "ok": self.ok,
+            "problems": [asdict(p) for p in self.problems],
+            "resources": self.resources,
+        }
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        verdict = "passes" if self.ok else f"fails: {len(self.errors)} error(s)"
+        lines = [f"check against {self.target} at dt={self.dt:g} s: {verdict}, {len(self.warnings)} warning(s)"]
+        if self.problems:
+            rows = [("severity", "node", "rule", "found", "limit", "suggestion")]
+            rows += [(p.severity, p.node, p.rule, p.found, p.limit, p.suggestion) for p in self.problems]
+            lines += ["", *_table(rows)]
+        rows = [("resource", "used", "limit")]
+        rows += [(name, str(r["used"]), "-" if r["limit"] is None else str(r["limit"])) for name, r in self.resources.items()]
+        return "\n".join(lines + ["", *_table(rows)])
+
+
+def _table(rows: list) -> list:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = [" | ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    return [lines[0], "-+-".join("-" * w for w in widths), *lines[1:]]
+
+
+def check(
+    graph: Union[nir.NIRGraph, str],
+    target: Union[str, Target],
+    dt: Optional[float] = None,
+    variant: Optional[str] = None,
+) -> CheckReport:
+    """Check ``graph`` against ``target`` at ``dt`` (default: the graph's recorded dt).
+
+    Returns a :class:`CheckReport` listing every problem at once, each with the node,
+    the rule, the value found, the limit and a suggestion, and the resources the
+    graph would use against the target's limits.
+    """
+    graph, dt = resolve_graph_and_dt(graph, dt)
+    recorded = recorded_dt(graph)
+    target = get_target(target, variant) if isinstance(target, str) else target
+    flat = flatten_subgraphs(graph)
+    report = CheckReport(target.name, dt)
+    profile = target.profile
+    report.problems += _node_types(flat, profile)
+    report.problems += _recurrence(flat, profile)
+    report.problems += _dt(flat, profile, dt, recorded)
+    report.problems += _parameters(flat, profile)
+    report.problems += _conventions(profile)
+    report.problems += _weight_formats(flat, profile)
+    report.resources, limit_problems = _resources(flat, profile)
+    report.problems += limit_problems
+    report.problems += target.check_graph(flat, dt)
+    return report
+
+
+def _node_types(graph, profile) -> list:
+    return [
+        Problem(name, "node type", type(node).__name__, ", ".join(profile.nodes),
+                f"replace it with supported nodes or choose another target")
+        for name, node in graph.nodes.items()
+        if type(node).__name__ not in profile.nodes
+    ]
+
+
+def _recurrence(graph, profile) -> list:
+    if profile.recurrent:
+        return []
+    try:
+        edges = recurrent_edges(graph)
+    except Exception:
+        edges = []
+    return [Problem(post, "recurrence", f"recurrent edge {pre} -> {post}", "feed-forward only",
+                    "unroll the recurrence or choose a target with recurrent connections") for pre, post in edges]
+
+
+def _dt(graph, profile, dt, recorded) -> list:
+    problems, rule = [], profile.dt
+    if rule["mode"] == "fixed" and not math.isclose(dt, rule["value"], rel_tol=1e-9):
+        problems.append(Problem("(graph)", "dt", f"{dt:g} s", f"{rule['value']:g} s (fixed)",
+                                f"re-export the network at dt={rule['value']:g}"))
+    if rule["mode"] == "range" and not rule["min"] <= dt <= rule["max"]:
+        problems.append(Problem("(graph)", "dt", f"{dt:g} s", f"{rule['min']:g}..{rule['max']:g} s",
+                                "choose a dt inside the target's range"))
+    if recorded is not None and not math.isclose(recorded, dt, rel_tol=1e-9):
+        problems.append(Problem(
+            "(graph)", "recorded dt", f"exported at {recorded:g} s", f"runs at {dt:g} s",
+            f"time constants are rescaled: tau/dt changes by a factor {recorded / dt:.3g}, so the dynamics "
+            f"differ from training; run at dt={recorded:g} to reproduce it", "warning"))
+    for name, node in graph.nodes.items():
+        for field_name in TAU_FIELDS:
+            tau = getattr(node, field_name, None)
+            if tau is not None and np.any(np.asarray(tau) < dt):
+                problems.append(Problem(name, f"{field_name} >= dt", f"min {np.min(tau):.3g} s", f"dt = {dt:g} s",
+                                        "a time constant shorter than dt makes the Euler step overshoot; lower dt"))
+    return problems
+
+
+def _reset_mode(node) -> str:
+    return "subtract" if str(node.metadata.get("reset_mode", "hard")) == "subtract" else "hard"
+
+
+def _parameters(graph, profile) -> list:
+    problems = []
+    for name, node in graph.nodes.items():
+        if not isinstance(node, NEURON_TYPES):
+            continue
+        if hasattr(node, "v_threshold") and _reset_mode(node) not in profile.reset_modes:
+            problems.append(Problem(name, "reset mode", _reset_mode(node), ", ".join(profile.reset_modes),
+                                    "retrain with a reset the target has, or accept different spikes"))
+        for field_name, value in vars(node).items():
+            if field_name in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
+                continue
+            uniform = value.size == 0 or np.all(value == value.flat[0])
+            if not uniform and not profile.per_neuron_parameters:
+                problems.append(Problem(name, "uniform parameters", f"{field_name} differs per neuron",
+                                        "one value per population", "use one value per layer"))
+            elif not uniform and field_name in profile.uniform_per_population:
+                count = len(np.unique(value))
+                problems.append(Problem(name, "one value per process", f"{count} distinct {field_name}",
+                                        "one value per population",
+                                        f"the population is split into {count} processes", "warning"))
+    return problems
+
+
+def _conventions(profile) -> list:
+    problems = []
+    if profile.conventions.get("threshold", ">=") != ">=":
+        problems.append(Problem("(all neurons)", "threshold comparison", ">= (reference)",
+                                f"{profile.conventions['threshold']} ({profile.name})",
+                                "spikes differ where v equals the threshold exactly", "warning"))
+    if profile.hop_delay:
+        problems.append(Problem("(all layers)", "per-hop delay", f"{profile.hop_delay} step(s) per synaptic hop",
+                                "0 in the reference", "outputs arrive later; compare compensates", "warning"))
+    return problems
+
+
+def _weight_formats(graph, profile) -> list:
+    bits = profile.formats.get("weight_bits")
+    problems = []
+    for name, node in graph.nodes.items():
+        if bits is None or not isinstance(node, WEIGHT_TYPES):
+            continue
+        error = quantisation_error(np.asarray(node.weight), int(bits))
+        if error > 0.01:
+            problems.append(Problem(name, f"{bits}-bit weights", f"relative RMS error {error:.2%}", "1%",
+                                    "quantisation changes this layer's output; compare measures the effect",
+                                    "warning"))
+    return problems
+
+
+def quantisation_error(weight: np.ndarray, bits: int) -> float:
+    """Relative RMS error of rounding ``weight`` to signed ``bits``-bit integers with one scale per layer."""
+    peak = np.max(np.abs(weight))
+    if peak == 0:
+        return 0.0
+    scale = peak / (2 ** (bits - 1) - 1)
+    error = np.sqrt(np.mean((weight - np.round(weight / scale) * scale) ** 2))
+    return float(error / np.sqrt(np.mean(weight**2)))
+
+
+def _size(node) -> int:
+    shape = (node.output_type or {}).get("output")
+    return 0 if shape is None else int(np.prod(shape))
+
+
+def _fan_in(node) -> int:
+    weight = np.asarray(node.weight)
+    return int(np.prod(weight.shape[1:]))
+
+
+def _resources(graph, profile) -> tuple:
+    neurons = {n: node for n, node in graph.nodes.items() if isinstance(node, NEURON_TYPES)}
+    feeds_output = {pre for pre, post in graph.edges if isinstance(graph.nodes[post], nir.Output)}
+    fan_in = {n: sum(_fan_in(graph.nodes[pre]) for pre, post in graph.edges
+                     if post == n and isinstance(graph.nodes[pre], WEIGHT_TYPES)) for n in neurons}
+    used = {
+        "neurons": sum(_size(node) for node in neurons.values()),
+        "hidden_neurons": sum(_size(node) for n, node in neurons.items() if n not in feeds_output),
+        "outputs": sum(_size(graph.nodes[pre]) for pre, post in graph.edges if isinstance(graph.nodes[post], nir.Output)),
+        "inputs": sum(_size(node) for node in graph.nodes.values() if isinstance(node, nir.Input)),
+        "fan_in": max(fan_in.values(), default=0),
+        "synapses": sum(int(np.asarray(node.weight).size) for node in graph.nodes.values() if isinstance(node, WEIGHT_TYPES)),
+    }
+    if "neurons_per_core" in profile.limits:
+        per_core = profile.limits["neurons_per_core"]
+        used["cores"] = sum(math.ceil(_size(node) / per_core) for node in neurons.values())
+    resources = {name: {"used": value, "limit": profile.limits.get(name)} for name, value in used.items()}
+    problems = [
+        Problem("(graph)" if name not in ("fan_in",) else _worst(fan_in), f"{name} limit", str(r["used"]), str(r["limit"]),
+                f"shrink the network or split it: {profile.name} allows {r['limit']} {name.replace('_', ' ')}")
+        for name, r in resources.items()
+        if r["limit"] is not None and r["used"] > r["limit"]
+    ]
+    return resources, problems
+
+
+def _worst(fan_in: dict) -> str:
+    return max(fan_in, key=fan_in.get)

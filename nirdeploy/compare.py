@@ -1,0 +1,127 @@
+"""``compare``: run the reference and each target on the same spikes and measure agreement."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+import nir
+import numpy as np
+import torch
+
+from .check import WEIGHT_TYPES
+from .deploy import resolve_graph_and_dt
+from .passes import flatten_subgraphs, recurrent_edges
+from .targets import get_target
+
+
+def synaptic_hops(graph: nir.NIRGraph) -> dict:
+    """node -> the most weight layers (Affine, Linear, Conv) on a feed-forward path from an input to it."""
+    forward = [edge for edge in graph.edges if edge not in recurrent_edges(graph)]
+    hops = {name: 0 for name, node in graph.nodes.items() if isinstance(node, nir.Input)}
+    changed = True
+    while changed:
+        changed = False
+        for pre, post in forward:
+            if pre in hops:
+                value = hops[pre] + isinstance(graph.nodes[post], WEIGHT_TYPES)
+                if value > hops.get(post, -1):
+                    hops[post], changed = value, True
+    return hops
+
+
+def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, classifier: bool = False) -> dict:
+    """Agreement of two spike tensors ``[T, B, ...]``, the target's shifted ``delay`` steps earlier."""
+    steps = reference.shape[0] - delay
+    ref = reference[:steps].double().cpu()
+    tgt = target[delay:].double().cpu()
+    differs = (ref != tgt).flatten(1).any(dim=1)
+    ref_counts, tgt_counts = ref.sum(0).flatten(1), tgt.sum(0).flatten(1)
+    result = {
+        "steps_compared": steps,
+        "delay_compensated": delay,
+        "spike_train_match": float((ref == tgt).double().mean()),
+        "spike_count_match": float((ref_counts == tgt_counts).double().mean()),
+        "spikes_reference": float(ref_counts.sum()),
+        "spikes_target": float(tgt_counts.sum()),
+        "first_divergence": int(torch.nonzero(differs)[0]) if differs.any() else None,
+    }
+    if classifier:
+        result["class_agreement"] = float((ref_counts.argmax(1) == tgt_counts.argmax(1)).double().mean())
+    return result
+
+
+@dataclass
+class CompareReport:
+    dt: float
+    steps: int
+    rows: list = field(default_factory=list)  # dicts: target, kind ("output"/"layer"), name, metrics...
+
+    def for_target(self, target: str) -> list:
+        return [row for row in self.rows if row["target"] == target]
+
+    def to_dict(self) -> dict:
+        return {"dt": self.dt, "steps": self.steps, "rows": self.rows}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        header = ("target", "kind", "name", "train match", "count match", "first diverge", "delay", "class agr.")
+        rows = [header] + [
+            (
+                r["target"], r["kind"], r["name"], f"{r['spike_train_match']:.4f}", f"{r['spike_count_match']:.4f}",
+                "-" if r["first_divergence"] is None else str(r["first_divergence"]), str(r["delay_compensated"]),
+                f"{r['class_agreement']:.4f}" if "class_agreement" in r else "-",
+            )
+            for r in self.rows
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+        lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+        title = f"agreement with the reference over {self.steps} steps at dt={self.dt:g} s"
+        return "\n".join([title, "", lines[0], "-+-".join("-" * w for w in widths), *lines[1:]])
+
+
+def _as_inputs(inputs) -> tuple:
+    inputs = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
+    return tuple(torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float() for x in inputs)
+
+
+def _as_tuple(outputs) -> tuple:
+    return outputs if isinstance(outputs, tuple) else (outputs,)
+
+
+def compare(
+    graph: Union[nir.NIRGraph, str],
+    inputs,
+    targets: Sequence[str] = ("snntorch",),
+    dt: Optional[float] = None,
+    reference: str = "reference",
+    **options,
+) -> CompareReport:
+    """Run ``reference`` and each of ``targets`` on ``inputs`` (``[T, B, ...]``, one per graph input).
+
+    Reports, per output and per neuron layer the target exposes: exact spike-train
+    match rate, spike-count match, first divergence step and, for a classifier
+    output (one vector per sample), the agreement of the most active class. A
+    target's known per-hop delay is shifted out before comparing.
+    """
+    graph, dt = resolve_graph_and_dt(graph, dt)
+    inputs = _as_inputs(inputs)
+    flat = flatten_subgraphs(graph)
+    hops = synaptic_hops(flat)
+    output_names = [name for name, node in graph.nodes.items() if isinstance(node, nir.Output)]
+    ref_out, ref_layers = get_target(reference).deploy(graph, dt, **options).run(*inputs, record=True)
+    report = CompareReport(dt, inputs[0].shape[0])
+    for name in targets:
+        target = get_target(name)
+        out, layers = target.deploy(graph, dt, **options).run(*inputs, record=True)
+        for output_name, ref, got in zip(output_names, _as_tuple(ref_out), _as_tuple(out), strict=True):
+            delay = target.profile.hop_delay * hops.get(output_name, 0)
+            metrics = agreement(ref, got, delay, classifier=ref.dim() == 3 and ref.shape[-1] > 1)
+            report.rows.append({"target": target.name, "kind": "output", "name": output_name, **metrics})
+        for layer, got in layers.items():
+            if layer in ref_layers:
+                delay = target.profile.hop_delay * hops.get(layer, 0)
+                metrics = agreement(ref_layers[layer], got, delay)
+                report.rows.append({"target": target.name, "kind": "layer", "name": layer, **metrics})
+    return report

@@ -1,0 +1,102 @@
+"""The interface every target adapter implements, and the deployment it returns."""
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import nir
+import torch
+from spikingjelly.activation_based import functional
+
+from ..errors import TargetError
+from .profile import Profile
+
+
+@dataclass
+class Deployment:
+    """A graph handed over to a target.
+
+    ``native`` is the target's own object where it lives in this process;
+    ``artifacts`` the files written for it; ``run`` takes input spikes
+    ``[T, B, ...]`` (one tensor per graph input) and returns the outputs in the
+    same layout, plus, with ``record=True``, each neuron layer's output by NIR
+    node name where the target exposes it.
+    """
+
+    target: str
+    native: Any
+    runner: Callable
+    artifacts: dict = field(default_factory=dict)
+
+    def run(self, *inputs: torch.Tensor, record: bool = False):
+        outputs, layers = self.runner(inputs, record)
+        return (outputs, layers) if record else outputs
+
+
+class Target:
+    """A target: its profile, the checks its profile cannot express, conversion and running.
+
+    The base class serves targets that have a profile but no adapter yet:
+    ``check`` works for them, ``deploy`` says that it does not.
+    """
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def runtime_status(self) -> tuple:
+        """(ready, detail): whether this target's runtime is installed here."""
+        return False, "no adapter in this version of nirdeploy: check works, deploy does not"
+
+    def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
+        """Problems beyond the profile's generic rules (a list of :class:`nirdeploy.check.Problem`)."""
+        return []
+
+    def deploy(self, graph: nir.NIRGraph, dt: float, **options) -> Deployment:
+        raise TargetError(f"target '{self.name}' has a profile but no adapter in this version of nirdeploy; "
+                          "nirdeploy.check works for it, deployment does not yet")
+
+    def ensure_deployable(self, graph: nir.NIRGraph, dt: float) -> None:
+        """Refuse a graph the target cannot represent, listing every reason (see nirdeploy.check)."""
+        from ..check import check
+
+        report = check(graph, self, dt)
+        if not report.ok:
+            reasons = "; ".join(f"node {p.node}: {p.rule} ({p.found}; {p.suggestion})" for p in report.errors)
+            raise TargetError(f"target '{self.name}' cannot run this graph: {reasons}")
+
+
+def graph_module_runner(gm: torch.nn.Module, device: Optional[str] = None) -> Callable:
+    """Run an imported graph module over whole sequences, recording neuron layers on request."""
+
+    def run(inputs, record: bool):
+        functional.reset_net(gm)
+        functional.set_step_mode(gm, "m")
+        layers, hooks = {}, []
+        if record:
+            for nir_name in gm.meta["neurons"]:
+                module = gm.get_submodule(gm.meta["nir_modules"][nir_name])
+                hooks.append(module.register_forward_hook(_recorder(layers, nir_name)))
+        try:
+            with torch.no_grad():
+                outputs = gm(*(x.to(device) if device else x for x in inputs))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return outputs, {name: torch.stack(steps) if isinstance(steps, list) else steps for name, steps in layers.items()}
+
+    return run
+
+
+def _recorder(layers: dict, name: str):
+    """A hook that keeps a layer's output: the whole sequence in 'm' mode, one step at a time in 's'."""
+
+    def hook(module, args, output):
+        if module.step_mode == "m":
+            layers[name] = output.detach()
+        else:
+            layers.setdefault(name, []).append(output.detach())
+
+    return hook

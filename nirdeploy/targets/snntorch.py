@@ -1,0 +1,141 @@
+"""The snnTorch target: the graph run by snnTorch 1.0 neurons, converted by nirdeploy.
+
+snnTorch's own ``import_from_nir`` hard-codes dt=1e-4, turns IF into a leaky
+neuron with beta=0.9, ignores v_reset and fails on recurrent graphs; this
+converter does none of that. It computes the reference's equations
+(docs/semantics.md) with snnTorch's ``Leaky`` and ``Synaptic``:
+
+* snnTorch leaks towards 0, so each population keeps ``u = v - v_leak``
+  (IF: ``u = v - v_reset``), with threshold ``v_threshold - v_leak``;
+* ``beta = 1 - dt/tau`` (IF: 1), and the input is scaled by ``r dt / tau``
+  (IF: ``r dt``; CubaLIF: ``w_in dt/tau_syn`` times ``r dt/tau_mem``, which
+  puts the current in units of the membrane);
+* ``reset_mechanism="zero"`` with ``reset_delay=False`` resets in the spiking
+  step, to ``u = 0``, i.e. to ``v_reset``, so ``v_reset`` must equal ``v_leak``.
+
+Layers and recurrent edges are the reference's (nirdeploy builds the graph).
+"""
+
+import nir
+import numpy as np
+import torch
+from spikingjelly.activation_based import base
+
+from ..check import Problem
+from ..from_nir import build_model, default_dtype
+from ..producers import Producer
+from .base import Deployment, Target, graph_module_runner
+
+
+def _tensor(value) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.get_default_dtype())
+
+
+class SnnTorchNeuron(base.MemoryModule):
+    """An snnTorch neuron with its state kept as SpikingJelly memories (so reset_net works)."""
+
+    def __init__(self, neuron, input_scale, v_offset, initial_u=0.0, output_potential=False):
+        super().__init__()
+        self.neuron = neuron
+        self.register_buffer("input_scale", _tensor(input_scale))
+        self.register_buffer("v_offset", _tensor(v_offset))
+        self.register_buffer("initial_u", _tensor(initial_u))
+        self.output_potential = output_potential
+        self.synaptic = type(neuron).__name__ == "Synaptic"
+        self.register_memory("mem", None)
+        if self.synaptic:
+            self.register_memory("syn", None)
+
+    def materialize_states(self, inputs, states, step_mode):
+        x = inputs[0] if step_mode == "s" else inputs[0][0]
+        mem = states[0] if isinstance(states[0], torch.Tensor) else torch.broadcast_to(self.initial_u.to(x), x.shape).clone()
+        if not self.synaptic:
+            return (mem,)
+        return mem, states[1] if isinstance(states[1], torch.Tensor) else torch.zeros_like(x)
+
+    def single_step_functional_forward(self, inputs, states, **kwargs):
+        x = inputs[0] * self.input_scale
+        if self.synaptic:
+            spk, syn, mem = self.neuron(x, states[1], states[0])
+            new_states = (mem, syn)
+        else:
+            spk, mem = self.neuron(x, states[0])
+            new_states = (mem,)
+        out = mem + self.v_offset if self.output_potential else spk
+        return (out,), new_states
+
+
+def _float32(value) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.float32)
+
+
+def _leaky(beta, threshold, reset="zero"):
+    import snntorch as snn
+
+    return snn.Leaky(beta=_float32(beta), threshold=_float32(threshold), reset_mechanism=reset, reset_delay=False)
+
+
+def snntorch_if(name, node: nir.IF, dt):
+    return SnnTorchNeuron(_leaky(np.ones_like(node.r), node.v_threshold - node.v_reset), node.r * dt, node.v_reset)
+
+
+def snntorch_lif(name, node: nir.LIF, dt):
+    neuron = _leaky(1 - dt / node.tau, node.v_threshold - node.v_leak)
+    return SnnTorchNeuron(neuron, node.r * dt / node.tau, node.v_leak, initial_u=node.v_reset - node.v_leak)
+
+
+def snntorch_li(name, node: nir.LI, dt):
+    neuron = _leaky(1 - dt / node.tau, np.full(node.tau.shape, np.inf), reset="none")
+    # The reference's LI starts at v = 0, which is u = -v_leak.
+    return SnnTorchNeuron(neuron, node.r * dt / node.tau, node.v_leak, initial_u=-node.v_leak, output_potential=True)
+
+
+def snntorch_cubalif(name, node: nir.CubaLIF, dt):
+    import snntorch as snn
+
+    neuron = snn.Synaptic(
+        alpha=_float32(1 - dt / node.tau_syn),
+        beta=_float32(1 - dt / node.tau_mem),
+        threshold=_float32(node.v_threshold - node.v_leak),
+        reset_mechanism="zero",
+        reset_delay=False,
+    )
+    scale = (node.w_in * dt / node.tau_syn) * (node.r * dt / node.tau_mem)
+    return SnnTorchNeuron(neuron, scale, node.v_leak, initial_u=node.v_reset - node.v_leak)
+
+
+SNNTORCH_NEURONS = Producer(
+    "snntorch-target",
+    "the reference's equations computed by snnTorch Leaky / Synaptic",
+    {nir.IF: snntorch_if, nir.LIF: snntorch_lif, nir.LI: snntorch_li, nir.CubaLIF: snntorch_cubalif},
+)
+
+
+class SnnTorchTarget(Target):
+    def runtime_status(self) -> tuple:
+        try:
+            import snntorch
+        except ImportError as error:
+            return False, f"snntorch is not installed ({error}); pip install --no-deps snntorch==1.0.0"
+        return True, f"snntorch {snntorch.__version__}"
+
+    def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
+        problems = []
+        for name, node in graph.nodes.items():
+            if isinstance(node, (nir.LIF, nir.CubaLIF)) and not np.allclose(node.v_reset, node.v_leak):
+                problems.append(Problem(
+                    name, "v_reset == v_leak", "v_reset differs from v_leak", "snnTorch resets to its rest (0)",
+                    "snnTorch neurons reset to the value they leak towards; use v_reset = v_leak"))
+            rest = node.v_reset if isinstance(node, nir.IF) else getattr(node, "v_leak", None)
+            if hasattr(node, "v_threshold") and np.any(node.v_threshold <= rest):
+                problems.append(Problem(
+                    name, "v_threshold above rest", "v_threshold <= rest potential", "v_threshold > rest",
+                    "snnTorch's reset logic needs a threshold above the potential it resets to"))
+        return problems
+
+    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32, **options) -> Deployment:
+        self.ensure_deployable(graph, dt)
+        with default_dtype(dtype):
+            gm = build_model(graph, dt, SNNTORCH_NEURONS, "the NIR graph")
+        gm.to(device=device, dtype=dtype)
+        return Deployment(self.name, gm, graph_module_runner(gm, device))
