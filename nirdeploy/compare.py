@@ -44,6 +44,9 @@ def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, cla
         "spikes_reference": float(ref_counts.sum()),
         "spikes_target": float(tgt_counts.sum()),
         "first_divergence": int(torch.nonzero(differs)[0]) if differs.any() else None,
+        # Potentials (LI, I outputs) agree only to rounding; this says by how much.
+        "max_abs_difference": float((ref - tgt).abs().max()) if ref.numel() else 0.0,
+        "spikes": bool(torch.all((ref == 0) | (ref == 1))),
     }
     if classifier:
         result["class_agreement"] = float((ref_counts.argmax(1) == tgt_counts.argmax(1)).double().mean())
@@ -66,12 +69,13 @@ class CompareReport:
         return json.dumps(self.to_dict(), **kwargs)
 
     def __str__(self) -> str:
-        header = ("target", "kind", "name", "train match", "count match", "first diverge", "delay", "class agr.")
+        header = ("target", "kind", "name", "train match", "count match", "first diverge", "delay", "class agr.", "max |diff|")
         rows = [header] + [
             (
                 r["target"], r["kind"], r["name"], f"{r['spike_train_match']:.4f}", f"{r['spike_count_match']:.4f}",
                 "-" if r["first_divergence"] is None else str(r["first_divergence"]), str(r["delay_compensated"]),
                 f"{r['class_agreement']:.4f}" if "class_agreement" in r else "-",
+                f"{r['max_abs_difference']:.3g}",
             )
             for r in self.rows
         ]
@@ -117,7 +121,8 @@ def compare(
         out, layers = target.deploy(graph, dt, **options).run(*inputs, record=True)
         for output_name, ref, got in zip(output_names, _as_tuple(ref_out), _as_tuple(out), strict=True):
             delay = target.profile.hop_delay * hops.get(output_name, 0)
-            metrics = agreement(ref, got, delay, classifier=ref.dim() == 3 and ref.shape[-1] > 1)
+            spikes = bool(torch.all((ref == 0) | (ref == 1)))
+            metrics = agreement(ref, got, delay, classifier=spikes and ref.dim() == 3 and ref.shape[-1] > 1)
             report.rows.append({"target": target.name, "kind": "output", "name": output_name, **metrics})
         for layer, got in layers.items():
             if layer in ref_layers:

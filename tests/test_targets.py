@@ -1,0 +1,227 @@
+"""Target profiles, the registry, check, and compare's bookkeeping."""
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import nirdeploy
+from nirdeploy import ProfileError, TargetError
+from nirdeploy.check import quantisation_error
+from nirdeploy.compare import agreement, synaptic_hops
+from nirdeploy.targets import Target, available_targets, get_target
+from nirdeploy.targets.profile import builtin_profiles, load_profile, parse_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD = yaml.safe_load((ROOT / "targets" / "snntorch.yaml").read_text())
+
+
+def test_builtin_profiles_load():
+    assert set(builtin_profiles()) == {"reference", "snntorch", "lava", "xylo"}
+    assert get_target("xylo:syns63300").profile.limits["hidden_neurons"] == 496
+    assert get_target("xylo").profile.limits["hidden_neurons"] == 1000
+
+
+@pytest.mark.parametrize(
+    "change,key",
+    [
+        ({"colour": "red"}, "colour"),
+        ({"recurrent": "yes"}, "recurrent"),
+        ({"dt": {"mode": "sometimes"}}, "dt"),
+        ({"dt": {"mode": "fixed"}}, "dt"),
+        ({"reset_modes": ["hard", "sideways"]}, "reset_modes"),
+        ({"limits": {"neurons": -3}}, "limits.neurons"),
+        ({"default_variant": "nope"}, "default_variant"),
+        ({"nodes": None}, "nodes"),
+    ],
+)
+def test_malformed_profile_names_file_and_key(change, key, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, **change}))
+    with pytest.raises(ProfileError, match=f"{path}: key '{key}'"):
+        load_profile(path)
+
+
+def test_missing_key_and_unreadable_yaml(tmp_path):
+    data = dict(GOOD)
+    del data["limits"]
+    with pytest.raises(ProfileError, match="key 'limits' is missing"):
+        parse_profile(data, "x.yaml")
+    (tmp_path / "broken.yaml").write_text("name: [unclosed")
+    with pytest.raises(ProfileError, match="broken.yaml could not be read"):
+        load_profile(tmp_path / "broken.yaml")
+
+
+def test_unknown_target_lists_the_known_ones():
+    with pytest.raises(TargetError, match="unknown target 'loihi3'.*lava.*snntorch"):
+        get_target("loihi3")
+
+
+def test_profiles_ship_in_the_wheel(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("nirdeploy-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {f"nirdeploy/profiles/{t}.yaml" for t in ("reference", "snntorch", "lava", "xylo")} <= set(names)
+
+
+def test_third_party_target_registers_through_an_entry_point(tmp_path, monkeypatch):
+    """A distribution on sys.path with an entry point in the nirdeploy.targets group."""
+    (tmp_path / "acme_chip.py").write_text(
+        "from nirdeploy.targets import Target\n"
+        "class AcmeTarget(Target):\n"
+        f"    profile = {str(tmp_path / 'acme.yaml')!r}\n"
+    )
+    (tmp_path / "acme.yaml").write_text(yaml.safe_dump({**GOOD, "name": "acme", "nodes": ["Input", "Output", "Affine", "IF"]}))
+    info = tmp_path / "acme_chip-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-chip\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[nirdeploy.targets]\nacme = acme_chip:AcmeTarget\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "acme" in available_targets()
+    target = get_target("acme")
+    assert type(target).__name__ == "AcmeTarget" and target.profile.nodes == ("Input", "Output", "Affine", "IF")
+
+
+# --- check -------------------------------------------------------------------------------------------
+
+def lif(n, tau=5e-3, **fields):
+    base = dict(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n))
+    return nir.LIF(**{**base, **fields})
+
+
+def graph(nodes, edges, dt=1e-3):
+    g = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    g.metadata = {"dt": dt}
+    return g
+
+
+def io(n):
+    return nir.Input(input_type={"input": np.array([n])}), nir.Output(output_type={"output": np.array([n])})
+
+
+def problems(report, rule):
+    return [p for p in report.problems if p.rule == rule]
+
+
+def test_check_lists_every_problem_at_once():
+    (inp, _), (_, out) = io(20), io(12)
+    bad = graph(
+        {
+            "input": inp,
+            "fc": nir.Affine(np.random.default_rng(0).normal(size=(1200, 20)), np.zeros(1200)),
+            "lif": lif(1200, tau=np.linspace(2e-3, 8e-3, 1200), v_reset=np.full(1200, 0.5)),
+            "fc2": nir.Linear(np.ones((12, 1200))),
+            "delay": nir.Delay(np.full(12, 1e-3)),
+            "out_lif": lif(12, tau=5e-4),
+            "output": out,
+        },
+        [("input", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "delay"), ("delay", "out_lif"), ("out_lif", "output")],
+    )
+    bad.nodes["lif"].metadata["reset_mode"] = "subtract"
+    report = nirdeploy.check(bad, "xylo")
+    assert not report.ok
+    assert [p.found for p in problems(report, "node type")] == ["Delay"]
+    assert problems(report, "tau >= dt")[0].node == "out_lif"
+    assert problems(report, "reset mode")[0].node == "out_lif"  # hard reset; Xylo subtracts
+    assert problems(report, "hidden_neurons limit")[0].found == "1200"
+    assert problems(report, "inputs limit")[0].limit == "16"
+    assert problems(report, "outputs limit")[0].found == "12"
+    assert problems(report, "8-bit weights")[0].severity == "warning"
+    assert report.resources["hidden_neurons"] == {"used": 1200, "limit": 1000}
+    decoded = json.loads(report.to_json())
+    assert decoded["ok"] is False and len(decoded["problems"]) == len(report.problems)
+    text = str(report)
+    assert "hidden_neurons limit" in text and "fails" in text
+
+
+def test_chip_variant_changes_the_limits():
+    (inp, _), (_, out) = io(4), io(4)
+    g = graph({"input": inp, "fc": nir.Linear(np.ones((600, 4))), "lif": lif(600), "fc2": nir.Linear(np.ones((4, 600))),
+               "lif2": lif(4), "output": out},
+              [("input", "fc"), ("fc", "lif"), ("lif", "fc2"), ("fc2", "lif2"), ("lif2", "output")])
+    assert not problems(nirdeploy.check(g, "xylo"), "hidden_neurons limit")
+    assert problems(nirdeploy.check(g, "xylo", variant="syns63300"), "hidden_neurons limit")[0].limit == "496"
+
+
+def test_dt_rules(tmp_path):
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
+              [("input", "fc"), ("fc", "lif"), ("lif", "output")], dt=1e-3)
+    warning = problems(nirdeploy.check(g, "snntorch", dt=5e-4), "recorded dt")[0]
+    assert warning.severity == "warning" and "rescaled" in warning.suggestion and "2" in warning.suggestion
+    fixed = parse_profile({**GOOD, "name": "fixed", "dt": {"mode": "fixed", "value": 1e-4}}, "fixed.yaml")
+    assert problems(nirdeploy.check(g, Target(fixed)), "dt")[0].limit == "0.0001 s (fixed)"
+    ranged = parse_profile({**GOOD, "name": "ranged", "dt": {"mode": "range", "min": 1e-5, "max": 5e-4}}, "r.yaml")
+    assert problems(nirdeploy.check(g, Target(ranged)), "dt")[0].found == "0.001 s"
+
+
+def test_recurrence_and_uniformity_rules():
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3, v_threshold=np.array([1.0, 2.0, 3.0])),
+               "rec": nir.Linear(np.eye(3)), "output": out},
+              [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")])
+    strict = parse_profile({**GOOD, "name": "strict", "recurrent": False, "per_neuron_parameters": False}, "s.yaml")
+    report = nirdeploy.check(g, Target(strict))
+    assert problems(report, "recurrence")[0].found == "recurrent edge lif -> rec"
+    assert problems(report, "uniform parameters")[0].found == "v_threshold differs per neuron"
+    g.nodes["lif"].tau = np.array([2e-3, 2e-3, 4e-3])
+    split = problems(nirdeploy.check(g, "lava"), "one value per process")[0]
+    assert split.severity == "warning" and split.found == "2 distinct tau"
+
+
+def test_snntorch_specific_rules_and_refusal():
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3, v_reset=np.full(3, -0.5)), "output": out},
+              [("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    assert problems(nirdeploy.check(g, "snntorch"), "v_reset == v_leak")[0].node == "lif"
+    with pytest.raises(TargetError, match="node lif: v_reset == v_leak"):
+        nirdeploy.deploy(g, "snntorch")
+
+
+def test_target_without_adapter_says_so():
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
+              [("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    assert nirdeploy.check(g, "lava").ok
+    with pytest.raises(TargetError, match="'lava' has a profile but no adapter"):
+        nirdeploy.deploy(g, "lava")
+
+
+def test_quantisation_error_by_hand():
+    # 2 bits, peak 1: levels -1, 0, 1; 0.4 -> 0, 1.0 -> 1: error sqrt(0.16/2) / sqrt((0.16+1)/2)
+    assert quantisation_error(np.array([0.4, 1.0]), 2) == pytest.approx(np.sqrt(0.16 / 1.16))
+
+
+# --- compare's bookkeeping ---------------------------------------------------------------------------
+
+def test_agreement_by_hand():
+    ref = torch.zeros(6, 2, 3)
+    ref[1, 0, 0] = ref[3, 1, 2] = ref[4, 1, 1] = 1
+    late = torch.cat([torch.zeros(2, 2, 3), ref[:-2]])  # the same spikes two steps later; t=4 falls off the end
+    exact = agreement(ref, late, delay=2, classifier=True)
+    assert exact["spike_train_match"] == 1.0 and exact["first_divergence"] is None and exact["steps_compared"] == 4
+    off = agreement(ref, late, delay=0, classifier=True)
+    assert off["first_divergence"] == 1
+    # differing values: t=1 (missing), t=3 (one missing, one extra), t=4 (missing), t=5 (extra): 5 of 36
+    assert off["spike_train_match"] == pytest.approx(31 / 36)
+    assert off["spike_count_match"] == pytest.approx(5 / 6)  # only neuron (1, 1) counts 1 vs 0
+    assert off["class_agreement"] == 0.5  # sample 1: class 1 (tied with 2, first wins) vs class 2
+
+
+def test_synaptic_hops_count_weight_layers():
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "a": nir.Linear(np.eye(3)), "n1": lif(3), "b": nir.Linear(np.eye(3)), "n2": lif(3),
+               "rec": nir.Linear(np.eye(3)), "output": out},
+              [("input", "a"), ("a", "n1"), ("n1", "b"), ("b", "n2"), ("n2", "rec"), ("rec", "n2"), ("n2", "output")])
+    # n2 -> rec is the recurrent edge, so rec lies on no feed-forward path
+    assert synaptic_hops(g) == {"input": 0, "a": 1, "n1": 1, "b": 2, "n2": 2, "output": 2}
