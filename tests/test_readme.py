@@ -8,9 +8,10 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_example_runs(tmp_path):
-    (code,) = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    code += "\nassert out.shape == (100, 8, 4) and out.sum() > 0\n"
+def test_readme_examples_run(tmp_path):
+    """The README's Python blocks, in order, as one script (later blocks use earlier names)."""
+    code = "\n".join(re.findall(r"```python\n(.*?)```", README.read_text(), re.S))
+    code += "\nassert out.shape == (100, 8, 4) and out.sum() > 0 and report.resources['neurons']['used'] == 36\n"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "net.nir").is_file()
