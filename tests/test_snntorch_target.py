@@ -26,7 +26,7 @@ def lif(n, seed, spiking=True):
     fields = dict(tau=r.uniform(2e-3, 9e-3, n), r=r.uniform(0.7, 1.5, n), v_leak=v_leak)
     if not spiking:
         return nir.LI(**fields)
-    return nir.LIF(**fields, v_threshold=v_leak + r.uniform(0.4, 1.0, n), v_reset=v_leak.copy())
+    return nir.LIF(**fields, v_threshold=v_leak + r.uniform(0.4, 1.0, n), v_reset=v_leak + r.uniform(-0.3, 0.2, n))
 
 
 def cuba(n, seed):
@@ -34,7 +34,7 @@ def cuba(n, seed):
     v_leak = r.uniform(-0.1, 0.1, n)
     return nir.CubaLIF(tau_syn=r.uniform(2e-3, 5e-3, n), tau_mem=r.uniform(3e-3, 9e-3, n), r=r.uniform(0.6, 1.6, n),
                        v_leak=v_leak, w_in=r.uniform(0.6, 1.6, n), v_threshold=v_leak + r.uniform(0.3, 0.8, n),
-                       v_reset=v_leak.copy())
+                       v_reset=v_leak + r.uniform(-0.2, 0.1, n))
 
 
 def integrate(n, seed):

@@ -181,10 +181,10 @@ def test_recurrence_and_uniformity_rules():
 
 def test_snntorch_specific_rules_and_refusal():
     (inp, _), (_, out) = io(3), io(3)
-    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3, v_reset=np.full(3, -0.5)), "output": out},
+    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3, v_reset=np.full(3, 1.5)), "output": out},
               [("input", "fc"), ("fc", "lif"), ("lif", "output")])
-    assert problems(nirdeploy.check(g, "snntorch"), "v_reset == v_leak")[0].node == "lif"
-    with pytest.raises(TargetError, match="node lif: v_reset == v_leak"):
+    assert problems(nirdeploy.check(g, "snntorch"), "v_threshold > v_reset")[0].node == "lif"
+    with pytest.raises(TargetError, match="node lif: v_threshold > v_reset"):
         nirdeploy.deploy(g, "snntorch")
 
 

@@ -5,13 +5,18 @@ neuron with beta=0.9, ignores v_reset and fails on recurrent graphs; this
 converter does none of that. It computes the reference's equations
 (docs/semantics.md) with snnTorch's ``Leaky`` and ``Synaptic``:
 
-* snnTorch leaks towards 0, so each population keeps ``u = v - v_leak``
-  (IF: ``u = v - v_reset``), with threshold ``v_threshold - v_leak``;
+* ``reset_mechanism="zero"`` with ``reset_delay=False`` resets in the spiking
+  step to 0, so each population keeps ``u = v - v_reset``, with threshold
+  ``v_threshold - v_reset`` (which must be positive);
 * ``beta = 1 - dt/tau`` (IF: 1), and the input is scaled by ``r dt / tau``
   (IF: ``r dt``; CubaLIF: ``w_in dt/tau_syn`` times ``r dt/tau_mem``, which
   puts the current in units of the membrane);
-* ``reset_mechanism="zero"`` with ``reset_delay=False`` resets in the spiking
-  step, to ``u = 0``, i.e. to ``v_reset``, so ``v_reset`` must equal ``v_leak``.
+* snnTorch leaks towards 0, not towards ``v_leak``: the difference enters as a
+  constant input ``c = (1 - beta)(v_leak - v_reset)``; in CubaLIF the
+  synaptic state carries it (it starts at ``c`` and receives ``(1 - alpha) c``
+  per step, so that the membrane receives exactly ``c``).
+* LI does not reset: it keeps ``u = v - v_leak`` and starts at ``-v_leak``
+  (the reference's LI starts at ``v = 0``).
 
 Layers and recurrent edges are the reference's (nirdeploy builds the graph).
 """
@@ -34,12 +39,13 @@ def _tensor(value) -> torch.Tensor:
 class SnnTorchNeuron(base.MemoryModule):
     """An snnTorch neuron with its state kept as SpikingJelly memories (so reset_net works)."""
 
-    def __init__(self, neuron, input_scale, v_offset, initial_u=0.0, output_potential=False):
+    def __init__(self, neuron, input_scale, v_offset, input_bias=0.0, initial_u=0.0, initial_syn=0.0,
+                 output_potential=False):
         super().__init__()
         self.neuron = neuron
-        self.register_buffer("input_scale", _tensor(input_scale))
-        self.register_buffer("v_offset", _tensor(v_offset))
-        self.register_buffer("initial_u", _tensor(initial_u))
+        for name, value in (("input_scale", input_scale), ("input_bias", input_bias), ("v_offset", v_offset),
+                            ("initial_u", initial_u), ("initial_syn", initial_syn)):
+            self.register_buffer(name, _tensor(value))
         self.output_potential = output_potential
         self.synaptic = type(neuron).__name__ == "Synaptic"
         self.register_memory("mem", None)
@@ -48,13 +54,14 @@ class SnnTorchNeuron(base.MemoryModule):
 
     def materialize_states(self, inputs, states, step_mode):
         x = inputs[0] if step_mode == "s" else inputs[0][0]
-        mem = states[0] if isinstance(states[0], torch.Tensor) else torch.broadcast_to(self.initial_u.to(x), x.shape).clone()
-        if not self.synaptic:
-            return (mem,)
-        return mem, states[1] if isinstance(states[1], torch.Tensor) else torch.zeros_like(x)
+        initial = (self.initial_u, self.initial_syn)
+        return tuple(
+            state if isinstance(state, torch.Tensor) else torch.broadcast_to(start.to(x), x.shape).clone()
+            for state, start in zip(states, initial)
+        )
 
     def single_step_functional_forward(self, inputs, states, **kwargs):
-        x = inputs[0] * self.input_scale
+        x = inputs[0] * self.input_scale + self.input_bias
         if self.synaptic:
             spk, syn, mem = self.neuron(x, states[1], states[0])
             new_states = (mem, syn)
@@ -80,28 +87,31 @@ def snntorch_if(name, node: nir.IF, dt):
 
 
 def snntorch_lif(name, node: nir.LIF, dt):
-    neuron = _leaky(1 - dt / node.tau, node.v_threshold - node.v_leak)
-    return SnnTorchNeuron(neuron, node.r * dt / node.tau, node.v_leak, initial_u=node.v_reset - node.v_leak)
+    beta = 1 - dt / node.tau
+    neuron = _leaky(beta, node.v_threshold - node.v_reset)
+    bias = (1 - beta) * (node.v_leak - node.v_reset)
+    return SnnTorchNeuron(neuron, node.r * dt / node.tau, node.v_reset, input_bias=bias)
 
 
 def snntorch_li(name, node: nir.LI, dt):
     neuron = _leaky(1 - dt / node.tau, np.full(node.tau.shape, np.inf), reset="none")
-    # The reference's LI starts at v = 0, which is u = -v_leak.
     return SnnTorchNeuron(neuron, node.r * dt / node.tau, node.v_leak, initial_u=-node.v_leak, output_potential=True)
 
 
 def snntorch_cubalif(name, node: nir.CubaLIF, dt):
     import snntorch as snn
 
+    alpha, beta = 1 - dt / node.tau_syn, 1 - dt / node.tau_mem
     neuron = snn.Synaptic(
-        alpha=_float32(1 - dt / node.tau_syn),
-        beta=_float32(1 - dt / node.tau_mem),
-        threshold=_float32(node.v_threshold - node.v_leak),
+        alpha=_float32(alpha),
+        beta=_float32(beta),
+        threshold=_float32(node.v_threshold - node.v_reset),
         reset_mechanism="zero",
         reset_delay=False,
     )
     scale = (node.w_in * dt / node.tau_syn) * (node.r * dt / node.tau_mem)
-    return SnnTorchNeuron(neuron, scale, node.v_leak, initial_u=node.v_reset - node.v_leak)
+    constant = (1 - beta) * (node.v_leak - node.v_reset)
+    return SnnTorchNeuron(neuron, scale, node.v_reset, input_bias=(1 - alpha) * constant, initial_syn=constant)
 
 
 SNNTORCH_NEURONS = Producer(
@@ -120,18 +130,12 @@ class SnnTorchTarget(Target):
         return True, f"snntorch {snntorch.__version__}"
 
     def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
-        problems = []
-        for name, node in graph.nodes.items():
-            if isinstance(node, (nir.LIF, nir.CubaLIF)) and not np.allclose(node.v_reset, node.v_leak):
-                problems.append(Problem(
-                    name, "v_reset == v_leak", "v_reset differs from v_leak", "snnTorch resets to its rest (0)",
-                    "snnTorch neurons reset to the value they leak towards; use v_reset = v_leak"))
-            rest = node.v_reset if isinstance(node, nir.IF) else getattr(node, "v_leak", None)
-            if hasattr(node, "v_threshold") and np.any(node.v_threshold <= rest):
-                problems.append(Problem(
-                    name, "v_threshold above rest", "v_threshold <= rest potential", "v_threshold > rest",
-                    "snnTorch's reset logic needs a threshold above the potential it resets to"))
-        return problems
+        return [
+            Problem(name, "v_threshold > v_reset", f"min v_threshold - v_reset = {np.min(node.v_threshold - node.v_reset):.3g}",
+                    "> 0", "snnTorch resets to 0 and fires above its threshold: keep v_threshold above v_reset")
+            for name, node in graph.nodes.items()
+            if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)) and np.any(node.v_threshold <= node.v_reset)
+        ]
 
     def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32, **options) -> Deployment:
         self.ensure_deployable(graph, dt)
