@@ -65,13 +65,14 @@ class CheckReport:
         if self.problems:
             rows = [("severity", "node", "rule", "found", "limit", "suggestion")]
             rows += [(p.severity, p.node, p.rule, p.found, p.limit, p.suggestion) for p in self.problems]
-            lines += ["", *_table(rows)]
+            lines += ["", *format_table(rows)]
         rows = [("resource", "used", "limit")]
         rows += [(name, str(r["used"]), "-" if r["limit"] is None else str(r["limit"])) for name, r in self.resources.items()]
-        return "\n".join(lines + ["", *_table(rows)])
+        return "\n".join(lines + ["", *format_table(rows)])
 
 
-def _table(rows: list) -> list:
+def format_table(rows: list) -> list:
+    """Rows of cells (the first the header) as aligned text lines."""
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = [" | ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) for row in rows]
     return [lines[0], "-+-".join("-" * w for w in widths), *lines[1:]]

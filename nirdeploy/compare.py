@@ -1,6 +1,7 @@
 """``compare``: run the reference and each target on the same spikes and measure agreement."""
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
@@ -8,7 +9,7 @@ import nir
 import numpy as np
 import torch
 
-from .check import WEIGHT_TYPES
+from .check import WEIGHT_TYPES, format_table
 from .deploy import resolve_graph_and_dt
 from .passes import flatten_subgraphs, recurrent_edges
 from .targets import get_target
@@ -79,10 +80,8 @@ class CompareReport:
             )
             for r in self.rows
         ]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-        lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
         title = f"agreement with the reference over {self.steps} steps at dt={self.dt:g} s"
-        return "\n".join([title, "", lines[0], "-+-".join("-" * w for w in widths), *lines[1:]])
+        return "\n".join([title, "", *format_table(rows)])
 
 
 def _as_inputs(inputs) -> tuple:
@@ -92,6 +91,40 @@ def _as_inputs(inputs) -> tuple:
 
 def _as_tuple(outputs) -> tuple:
     return outputs if isinstance(outputs, tuple) else (outputs,)
+
+
+def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, progress: bool = False) -> dict:
+    """target name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
+    options) run on the same inputs."""
+    runs = {}
+    for name, options in targets.items():
+        target = get_target(name)
+        start = time.perf_counter()
+        outputs, layers = target.deploy(graph, dt, **options).run(*inputs, record=True, progress=progress)
+        runs[target.name] = (_as_tuple(outputs), layers, time.perf_counter() - start)
+    return runs
+
+
+def agreement_report(graph: nir.NIRGraph, runs: dict, dt: float, reference: str = "reference") -> CompareReport:
+    """Compare every run in ``runs`` with the ``reference`` run, shifting out each target's hop delay."""
+    hops = synaptic_hops(flatten_subgraphs(graph))
+    output_names = [name for name, node in graph.nodes.items() if isinstance(node, nir.Output)]
+    ref_out, ref_layers, _ = runs[reference]
+    report = CompareReport(dt, ref_out[0].shape[0])
+    for name, (out, layers, _) in runs.items():
+        if name == reference:
+            continue
+        hop_delay = get_target(name).profile.hop_delay
+        for output_name, ref, got in zip(output_names, ref_out, out, strict=True):
+            spikes = bool(torch.all((ref == 0) | (ref == 1)))
+            classifier = spikes and ref.dim() == 3 and ref.shape[-1] > 1
+            metrics = agreement(ref, got, hop_delay * hops.get(output_name, 0), classifier)
+            report.rows.append({"target": name, "kind": "output", "name": output_name, **metrics})
+        for layer, got in layers.items():
+            if layer in ref_layers:
+                metrics = agreement(ref_layers[layer], got, hop_delay * hops.get(layer, 0))
+                report.rows.append({"target": name, "kind": "layer", "name": layer, **metrics})
+    return report
 
 
 def compare(
@@ -110,23 +143,5 @@ def compare(
     target's known per-hop delay is shifted out before comparing.
     """
     graph, dt = resolve_graph_and_dt(graph, dt)
-    inputs = _as_inputs(inputs)
-    flat = flatten_subgraphs(graph)
-    hops = synaptic_hops(flat)
-    output_names = [name for name, node in graph.nodes.items() if isinstance(node, nir.Output)]
-    ref_out, ref_layers = get_target(reference).deploy(graph, dt, **options).run(*inputs, record=True)
-    report = CompareReport(dt, inputs[0].shape[0])
-    for name in targets:
-        target = get_target(name)
-        out, layers = target.deploy(graph, dt, **options).run(*inputs, record=True)
-        for output_name, ref, got in zip(output_names, _as_tuple(ref_out), _as_tuple(out), strict=True):
-            delay = target.profile.hop_delay * hops.get(output_name, 0)
-            spikes = bool(torch.all((ref == 0) | (ref == 1)))
-            metrics = agreement(ref, got, delay, classifier=spikes and ref.dim() == 3 and ref.shape[-1] > 1)
-            report.rows.append({"target": target.name, "kind": "output", "name": output_name, **metrics})
-        for layer, got in layers.items():
-            if layer in ref_layers:
-                delay = target.profile.hop_delay * hops.get(layer, 0)
-                metrics = agreement(ref_layers[layer], got, delay)
-                report.rows.append({"target": target.name, "kind": "layer", "name": layer, **metrics})
-    return report
+    runs = run_targets(graph, _as_inputs(inputs), {name: options for name in (reference, *targets)}, dt)
+    return agreement_report(graph, runs, dt, reference)

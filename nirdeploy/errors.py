@@ -44,3 +44,7 @@ class ProfileError(NirdeployError):
 
 class TargetError(NirdeployError):
     """A target that is unknown, not installed, or cannot run the graph."""
+
+
+class ConfigError(NirdeployError):
+    """A run configuration with a missing, unknown or mistyped key."""

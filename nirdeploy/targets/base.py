@@ -6,6 +6,7 @@ from typing import Any, Callable, Optional
 import nir
 import torch
 from spikingjelly.activation_based import functional
+from tqdm import tqdm
 
 from ..errors import TargetError
 from .profile import Profile
@@ -27,8 +28,8 @@ class Deployment:
     runner: Callable
     artifacts: dict = field(default_factory=dict)
 
-    def run(self, *inputs: torch.Tensor, record: bool = False):
-        outputs, layers = self.runner(inputs, record)
+    def run(self, *inputs: torch.Tensor, record: bool = False, progress: bool = False):
+        outputs, layers = self.runner(inputs, record, progress)
         return (outputs, layers) if record else outputs
 
 
@@ -68,10 +69,11 @@ class Target:
             raise TargetError(f"target '{self.name}' cannot run this graph: {reasons}")
 
 
-def graph_module_runner(gm: torch.nn.Module, device: Optional[str] = None) -> Callable:
-    """Run an imported graph module over whole sequences, recording neuron layers on request."""
+def graph_module_runner(gm: torch.nn.Module, device: Optional[str] = None, block: int = 100) -> Callable:
+    """Run an imported graph module over whole sequences, ``block`` steps per call (state carries
+    over), recording neuron layers on request and showing a progress bar on request."""
 
-    def run(inputs, record: bool):
+    def run(inputs, record: bool, progress: bool = False):
         functional.reset_net(gm)
         functional.set_step_mode(gm, "m")
         layers, hooks = {}, []
@@ -79,24 +81,33 @@ def graph_module_runner(gm: torch.nn.Module, device: Optional[str] = None) -> Ca
             for nir_name in gm.meta["neurons"]:
                 module = gm.get_submodule(gm.meta["nir_modules"][nir_name])
                 hooks.append(module.register_forward_hook(_recorder(layers, nir_name)))
+        steps = inputs[0].shape[0]
+        starts = range(0, steps, block)
+        outputs = []
         try:
             with torch.no_grad():
-                outputs = gm(*(x.to(device) if device else x for x in inputs))
+                for start in tqdm(starts, desc=f"{gm.meta['producer']}", unit="block", disable=not progress, leave=False):
+                    chunk = (x[start : start + block].to(device) if device else x[start : start + block] for x in inputs)
+                    outputs.append(gm(*chunk))
         finally:
             for hook in hooks:
                 hook.remove()
-        return outputs, {name: torch.stack(steps) if isinstance(steps, list) else steps for name, steps in layers.items()}
+        return _concat(outputs), {name: torch.cat(chunks) for name, chunks in layers.items()}
 
     return run
 
 
+def _concat(blocks: list):
+    if isinstance(blocks[0], tuple):
+        return tuple(torch.cat(parts).cpu() for parts in zip(*blocks))
+    return torch.cat(blocks).cpu()
+
+
 def _recorder(layers: dict, name: str):
-    """A hook that keeps a layer's output: the whole sequence in 'm' mode, one step at a time in 's'."""
+    """A hook that keeps a layer's output blocks, as ``[steps, B, ...]`` pieces."""
 
     def hook(module, args, output):
-        if module.step_mode == "m":
-            layers[name] = output.detach()
-        else:
-            layers.setdefault(name, []).append(output.detach())
+        step = output if module.step_mode == "m" else output.unsqueeze(0)
+        layers.setdefault(name, []).append(step.detach().cpu())
 
     return hook

@@ -1,0 +1,127 @@
+"""The ``nirdeploy`` command: each subcommand is one call of the Python API plus formatting.
+
+Exit codes: 0 success; 1 a check failed or agreement is below the config's
+thresholds; 2 bad usage or bad input. Errors print as one paragraph; ``--debug``
+adds the traceback.
+"""
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import NirdeployError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def cmd_run(args) -> int:
+    from .config import load_config
+    from .run import run_config
+
+    config = load_config(args.config)
+    result = run_config(config, targets=args.target, out=args.out, progress=sys.stderr.isatty())
+    print((result.folder / "report.md").read_text())
+    print(f"run folder: {result.folder}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def cmd_check(args) -> int:
+    from .check import check
+
+    reports = [check(args.graph, target, dt=args.dt) for target in args.target]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        print("\n\n".join(str(r) for r in reports))
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
+
+
+def cmd_inspect(args) -> int:
+    from .describe import describe_graph, format_description
+    from .from_nir import read_graph
+
+    description = describe_graph(read_graph(args.graph))
+    print(json.dumps(description, indent=2) if args.json else format_description(description))
+    return EXIT_OK
+
+
+def cmd_targets(args) -> int:
+    from .check import format_table
+    from .targets import Target, available_targets
+
+    rows = [("target", "ready", "runtime", "description")]
+    for name, (profile, adapter) in sorted(available_targets().items()):
+        ready, detail = (adapter or Target)(profile).runtime_status()
+        rows.append((name, "yes" if ready else "no", detail, profile.description))
+    print("\n".join(format_table(rows)))
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from .config import RunConfig
+    from .run import load_python_model
+    from .to_nir import export_to_nir
+
+    config = RunConfig(source=Path.cwd() / "(command line)", dt=args.dt, targets={}, output=Path.cwd(),
+                       python=args.model, weights=Path(args.weights).resolve() if args.weights else None,
+                       example_shape=tuple(args.example_shape))
+    graph = export_to_nir(load_python_model(config), torch.zeros(config.example_shape), save_path=args.output,
+                          dt=args.dt, overwrite=args.overwrite)
+    print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt={args.dt:g} s")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="nirdeploy", description="Deploy spiking networks through NIR.")
+    main.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    commands = main.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="export, check, deploy, run and compare as a config says")
+    run.add_argument("config", help="a run configuration (YAML)")
+    run.add_argument("--target", action="append", help="target to use instead of the config's (repeatable)")
+    run.add_argument("--out", type=Path, help="folder that receives the run folder (default: the config's output)")
+    run.set_defaults(handler=cmd_run)
+
+    chk = commands.add_parser("check", help="check a graph against targets")
+    chk.add_argument("graph", help="a .nir file")
+    chk.add_argument("--target", action="append", required=True, help="target name, e.g. xylo:syns63300 (repeatable)")
+    chk.add_argument("--dt", type=float, help="time step in seconds (default: the graph's recorded dt)")
+    chk.add_argument("--json", action="store_true", help="print JSON")
+    chk.set_defaults(handler=cmd_check)
+
+    ins = commands.add_parser("inspect", help="nodes, edges, shapes, parameters and metadata of a graph")
+    ins.add_argument("graph", help="a .nir file")
+    ins.add_argument("--json", action="store_true", help="print JSON")
+    ins.set_defaults(handler=cmd_inspect)
+
+    tgt = commands.add_parser("targets", help="every target and whether its runtime is ready")
+    tgt.set_defaults(handler=cmd_targets)
+
+    exp = commands.add_parser("export", help="export a model defined in Python to a .nir file")
+    exp.add_argument("model", help="package.module:function or file.py:function returning an nn.Module")
+    exp.add_argument("--example-shape", type=int, nargs="+", required=True, help="example input shape, with batch")
+    exp.add_argument("--weights", help="a state dict file, loaded with weights_only=True")
+    exp.add_argument("--dt", type=float, default=1e-4, help="time step in seconds (default 1e-4)")
+    exp.add_argument("-o", "--output", required=True, help="the .nir file to write")
+    exp.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    exp.set_defaults(handler=cmd_export)
+    return main
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (NirdeployError, FileNotFoundError, ValueError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"nirdeploy {args.command}: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

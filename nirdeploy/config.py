@@ -1,0 +1,166 @@
+"""Run configurations (YAML) for ``nirdeploy run``, validated with messages that name key and file.
+
+    model:                      # one of:
+      nir: model.nir            #   a NIR file
+      python: pkg.mod:build     #   or a function returning an nn.Module ("file.py:build" works too)
+      weights: weights.pt       #   optional state dict, loaded with weights_only=True
+      example_shape: [1, 16]    #   the example input export runs ([T, B, ...] for multi-step nets)
+    dt: 1.0e-3                  # seconds
+    producer: spikingjelly      # optional: conventions of the framework that wrote the .nir
+    input:                      # one of:
+      poisson: {rate: 0.2, steps: 100, batch: 4, seed: 0}
+      file: spikes.npy          #   .npy, or .npz with one array, laid out [T, B, ...]
+    targets:                    # the first is the default target
+      snntorch: {}              #   per-target options (device: cuda, ...)
+    thresholds:                 # optional: the run fails (exit 1) below these
+      spike_train_match: 0.99
+    output: runs                # folder that receives one new folder per run
+
+Relative paths are relative to the config file.
+"""
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .errors import ConfigError
+
+TOP_KEYS = {"model", "dt", "producer", "input", "targets", "thresholds", "output"}
+MODEL_KEYS = {"nir", "python", "weights", "example_shape"}
+POISSON_KEYS = {"rate", "steps", "batch", "seed"}
+THRESHOLD_KEYS = {"spike_train_match", "spike_count_match", "class_agreement"}
+
+
+@dataclass
+class RunConfig:
+    source: Path
+    dt: float
+    targets: dict  # name -> options
+    output: Path
+    nir_path: Optional[Path] = None
+    python: Optional[str] = None
+    weights: Optional[Path] = None
+    example_shape: Optional[tuple] = None
+    producer: Optional[str] = None
+    poisson: Optional[dict] = None
+    input_file: Optional[Path] = None
+    thresholds: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.source.stem
+
+
+def _error(source, key: str, problem: str):
+    raise ConfigError(f"config {source}: key '{key}' {problem}")
+
+
+def _mapping(source, key, value, allowed: set) -> dict:
+    if not isinstance(value, dict):
+        _error(source, key, f"must be a mapping, got {type(value).__name__} ({value!r})")
+    for sub in value:
+        if sub not in allowed:
+            _error(source, f"{key}.{sub}", f"is not a known key; known keys: {', '.join(sorted(allowed))}")
+    return value
+
+
+def _number(source, key, value, low=None, high=None, integer=False) -> float:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or (not integer and not math.isfinite(value)):
+        _error(source, key, f"must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        _error(source, key, f"must lie in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _existing(source: Path, key: str, value) -> Path:
+    if not isinstance(value, str):
+        _error(source, key, f"must be a path (a string), got {value!r}")
+    path = (source.parent / value).resolve()
+    if not path.exists():
+        _error(source, key, f"names {value}, which does not exist (looked for {path})")
+    return path
+
+
+def load_config(path) -> RunConfig:
+    source = Path(path)
+    if not source.is_file():
+        raise ConfigError(f"config {source} does not exist")
+    try:
+        data = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {source} is not valid YAML: {error}") from error
+    data = _mapping(source, "(top level)", data, TOP_KEYS)
+    for key in ("model", "dt", "input", "targets"):
+        if key not in data:
+            _error(source, key, "is missing")
+    model = _mapping(source, "model", data["model"], MODEL_KEYS)
+    if ("nir" in model) == ("python" in model):
+        _error(source, "model", "needs exactly one of 'nir' (a .nir file) or 'python' (module:function)")
+    config = RunConfig(
+        source=source,
+        dt=_number(source, "dt", data["dt"], low=1e-9, high=1.0),
+        targets=_targets(source, data["targets"]),
+        output=(source.parent / str(data.get("output", "runs"))).resolve(),
+        producer=data.get("producer"),
+        thresholds=_thresholds(source, data.get("thresholds", {})),
+    )
+    if "nir" in model:
+        config.nir_path = _existing(source, "model.nir", model["nir"])
+    else:
+        config.python = model["python"]
+        if not isinstance(config.python, str) or ":" not in config.python:
+            _error(source, "model.python", f"must look like 'package.module:function' or 'file.py:function', got {config.python!r}")
+        shape = model.get("example_shape")
+        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+            _error(source, "model.example_shape", f"must be a list of positive integers (with the batch dim), got {shape!r}")
+        config.example_shape = tuple(shape)
+        if "weights" in model:
+            config.weights = _existing(source, "model.weights", model["weights"])
+    _input(source, data["input"], config)
+    return config
+
+
+def _targets(source, value) -> dict:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = {name: {} for name in value}
+    if not isinstance(value, dict) or not value:
+        _error(source, "targets", f"must name at least one target (a list, or a mapping of options), got {value!r}")
+    from .targets import available_targets
+
+    known = available_targets()
+    for name, options in value.items():
+        if name.partition(":")[0] not in known:
+            _error(source, f"targets.{name}", f"is not a known target; known: {', '.join(sorted(known))}")
+        if not isinstance(options or {}, dict):
+            _error(source, f"targets.{name}", f"options must be a mapping, got {options!r}")
+    return {name: options or {} for name, options in value.items()}
+
+
+def _thresholds(source, value) -> dict:
+    value = _mapping(source, "thresholds", value, THRESHOLD_KEYS)
+    return {key: _number(source, f"thresholds.{key}", v, 0.0, 1.0) for key, v in value.items()}
+
+
+def _input(source, value, config: RunConfig) -> None:
+    value = _mapping(source, "input", value, {"poisson", "file"})
+    if len(value) != 1:
+        _error(source, "input", "needs exactly one of 'poisson' or 'file'")
+    if "file" in value:
+        config.input_file = _existing(source, "input.file", value["file"])
+        if config.input_file.suffix not in (".npy", ".npz"):
+            _error(source, "input.file", f"must be a .npy or .npz file, got {config.input_file.name}")
+        return
+    poisson = _mapping(source, "input.poisson", value["poisson"], POISSON_KEYS)
+    for key in ("rate", "steps", "batch"):
+        if key not in poisson:
+            _error(source, f"input.poisson.{key}", "is missing")
+    config.poisson = {
+        "rate": _number(source, "input.poisson.rate", poisson["rate"], 0.0, 1.0),
+        "steps": _number(source, "input.poisson.steps", poisson["steps"], 1, 10**7, integer=True),
+        "batch": _number(source, "input.poisson.batch", poisson["batch"], 1, 10**6, integer=True),
+        "seed": _number(source, "input.poisson.seed", poisson.get("seed", 0), 0, None, integer=True),
+    }

@@ -1,0 +1,73 @@
+"""A run's report: report.json for machines, report.md for people, and PNG plots."""
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display is needed or assumed
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def write_report(folder: Path, report: dict, checks: dict, agreement, runs: dict) -> None:
+    (folder / "report.json").write_text(json.dumps(report, indent=2))
+    plots = []
+    reference_out, reference_layers, _ = runs["reference"]
+    for name, (out, layers, _) in runs.items():
+        if name != "reference":
+            plots += plot_target(folder, name, reference_out, out, reference_layers, layers)
+    (folder / "report.md").write_text(markdown(report, checks, agreement, plots))
+
+
+def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
+    verdict = "passed" if report["ok"] else "FAILED: " + "; ".join(report["failures"])
+    lines = [f"# nirdeploy run: {verdict}", "", f"- config: `{report['config']}`", f"- graph: `{report['graph']}`",
+             f"- dt: {report['dt']:g} s", ""]
+    for name, check_report in checks.items():
+        lines += [f"## Check: {name}", "", "```", str(check_report), "```", ""]
+    lines += ["## Agreement with the reference", "", "```", str(agreement), "```", "", "## Timings", ""]
+    lines += [f"- {what}: {seconds:.3f} s" for what, seconds in report["timings_s"].items()]
+    lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _raster(axis, spikes, title):
+    """Spikes of the first sample, neurons flattened, as dots over time."""
+    sample = spikes[:, 0].reshape(spikes.shape[0], -1)
+    steps, neurons = (sample > 0).nonzero(as_tuple=True)
+    axis.scatter(steps.numpy(), neurons.numpy(), s=4, marker="|")
+    axis.set_ylim(-0.5, sample.shape[1] - 0.5)
+    axis.set_title(title, fontsize=9)
+    axis.set_ylabel("neuron")
+
+
+def plot_target(folder: Path, name: str, ref_out: tuple, out: tuple, ref_layers: dict, layers: dict) -> list:
+    hidden = next((layer for layer in layers if layer in ref_layers), None)
+    panels = [("output (reference)", ref_out[0]), (f"output ({name})", out[0])]
+    if hidden is not None:
+        panels += [(f"layer {hidden} (reference)", ref_layers[hidden]), (f"layer {hidden} ({name})", layers[hidden])]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 2 * len(panels)), sharex=True)
+    for axis, (title, spikes) in zip(axes, panels):
+        _raster(axis, spikes, title)
+    axes[-1].set_xlabel("time step")
+    figure.tight_layout()
+    raster = folder / f"raster_{name}.png"
+    figure.savefig(raster, dpi=100)
+    plt.close(figure)
+
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    pairs = [(r, t) for r, t in zip(ref_out, out)] + [(ref_layers[k], v) for k, v in layers.items() if k in ref_layers]
+    for ref, got in pairs:
+        axis.scatter(ref.sum(0).flatten().numpy(), got.sum(0).flatten().numpy(), s=6, alpha=0.6)
+    top = max([float(r.sum(0).max()) for r, _ in pairs] + [1.0])
+    axis.plot([0, top], [0, top], color="grey", linewidth=0.8)
+    axis.set_xlabel("spike count, reference")
+    axis.set_ylabel(f"spike count, {name}")
+    axis.set_title("per-neuron spike counts", fontsize=9)
+    figure.tight_layout()
+    counts = folder / f"counts_{name}.png"
+    figure.savefig(counts, dpi=100)
+    plt.close(figure)
+    return [raster, counts]

@@ -1,0 +1,135 @@
+"""``nirdeploy run``: a config in, a run folder out (graph, checks, agreement, report, plots)."""
+
+import importlib
+import importlib.util
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import nir
+import numpy as np
+import torch
+
+from .check import check
+from .compare import agreement_report, run_targets
+from .config import RunConfig
+from .errors import ConfigError
+from .from_nir import read_graph
+from .report import write_report
+from .to_nir import export_to_nir
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    ok: bool
+    report: dict
+
+
+def new_run_folder(parent: Path, name: str) -> Path:
+    """``parent/name-NNN`` with the first number not yet taken: runs never overwrite each other."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 100000):
+        folder = parent / f"{name}-{number:03d}"
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise ConfigError(f"{parent} holds 99999 runs of {name}; choose another output folder")
+
+
+def load_python_model(config: RunConfig) -> torch.nn.Module:
+    """Call the config's ``module:function`` (or ``file.py:function``) and load its weights."""
+    target, _, function = config.python.rpartition(":")
+    try:
+        if target.endswith(".py"):
+            path = (config.source.parent / target).resolve()
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            sys.path.insert(0, str(config.source.parent))
+            module = importlib.import_module(target)
+        net = getattr(module, function)()
+    except Exception as error:
+        raise ConfigError(f"config {config.source}: key 'model.python' ({config.python}) failed: "
+                          f"{type(error).__name__}: {error}") from error
+    if not isinstance(net, torch.nn.Module):
+        raise ConfigError(f"config {config.source}: key 'model.python' returned {type(net).__name__}, not a torch.nn.Module")
+    if config.weights is not None:
+        net.load_state_dict(torch.load(config.weights, weights_only=True))
+    return net.eval()
+
+
+def prepare_graph(config: RunConfig, folder: Path) -> tuple:
+    """The graph, written into the run folder, and the seconds its export took."""
+    path = folder / "model.nir"
+    start = time.perf_counter()
+    if config.nir_path is not None:
+        shutil.copyfile(config.nir_path, path)
+    else:
+        export_to_nir(load_python_model(config), torch.zeros(config.example_shape), save_path=path, dt=config.dt)
+    return read_graph(path), time.perf_counter() - start
+
+
+def make_inputs(config: RunConfig, graph: nir.NIRGraph) -> tuple:
+    if config.input_file is not None:
+        data = np.load(config.input_file)
+        arrays = [data[key] for key in data.files] if hasattr(data, "files") else [data]
+        return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays)
+    p = config.poisson
+    generator = torch.Generator().manual_seed(p["seed"])
+    shapes = [tuple(int(d) for d in node.input_type["input"]) for node in graph.nodes.values() if isinstance(node, nir.Input)]
+    return tuple((torch.rand((p["steps"], p["batch"], *shape), generator=generator) < p["rate"]).float() for shape in shapes)
+
+
+def versions() -> dict:
+    import platform
+
+    import spikingjelly
+
+    from . import __version__
+
+    found = {"python": platform.python_version(), "nirdeploy": __version__, "torch": torch.__version__,
+             "nir": nir.version, "numpy": np.__version__}
+    for name in ("spikingjelly", "snntorch"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: Optional[Path] = None,
+               progress: bool = False) -> RunResult:
+    """Everything ``nirdeploy run`` does, as a function: see the module docstring of nirdeploy.config."""
+    names = list(targets) if targets else list(config.targets)
+    folder = new_run_folder(Path(out) if out else config.output, config.name)
+    graph, export_seconds = prepare_graph(config, folder)
+    inputs = make_inputs(config, graph)
+    checks = {name: check(graph, name, dt=config.dt) for name in names}
+    deployable = {name: config.targets.get(name, {}) for name in names if checks[name].ok}
+    runs = run_targets(graph, inputs, {"reference": {}, **deployable}, config.dt, progress=progress)
+    agreement = agreement_report(graph, runs, config.dt)
+    failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
+    for row in agreement.rows:
+        for metric, minimum in config.thresholds.items():
+            if row["kind"] == "output" and row.get(metric, 1.0) < minimum:
+                failures.append(f"{row['target']} {row['name']}: {metric} {row[metric]:.4f} < {minimum}")
+    report = {
+        "config": str(config.source),
+        "graph": str(folder / "model.nir"),
+        "dt": config.dt,
+        "ok": not failures,
+        "failures": failures,
+        "checks": {name: r.to_dict() for name, r in checks.items()},
+        "agreement": agreement.to_dict(),
+        "timings_s": {"export": export_seconds, **{f"run {name}": seconds for name, (_, _, seconds) in runs.items()}},
+        "versions": versions(),
+    }
+    write_report(folder, report, checks, agreement, runs)
+    return RunResult(folder, not failures, report)

@@ -1,0 +1,117 @@
+"""The nirdeploy console script, end to end, in subprocesses."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NIRDEPLOY = str(Path(sys.executable).parent / "nirdeploy")
+QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+
+
+def nirdeploy(*args, cwd=None):
+    return subprocess.run([NIRDEPLOY, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_help_for_every_command():
+    for command in ("run", "check", "inspect", "targets", "export"):
+        result = nirdeploy(command, "--help")
+        assert result.returncode == 0 and "usage: nirdeploy" in result.stdout
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_runs(config, tmp_path):
+    result = nirdeploy("run", config, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    (folder,) = tmp_path.iterdir()
+    report = json.loads((folder / "report.json").read_text())
+    assert report["ok"] and (folder / "model.nir").is_file() and (folder / "report.md").is_file()
+
+
+def test_run_writes_report_plots_and_never_overwrites(tmp_path):
+    first, second = nirdeploy("run", QUICKSTART, "--out", tmp_path), nirdeploy("run", QUICKSTART, "--out", tmp_path)
+    assert first.returncode == second.returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["quickstart-001", "quickstart-002"]
+    folder = tmp_path / "quickstart-001"
+    report = json.loads((folder / "report.json").read_text())
+    rows = report["agreement"]["rows"]
+    assert {(r["target"], r["kind"]) for r in rows} == {("snntorch", "output"), ("snntorch", "layer")}
+    assert all(r["spike_train_match"] == 1.0 and r["spikes_reference"] > 0 for r in rows)
+    assert report["checks"]["snntorch"]["ok"] and report["versions"]["snntorch"] == "1.0.0"
+    assert set(report["timings_s"]) == {"export", "run reference", "run snntorch"}
+    for png in ("raster_snntorch.png", "counts_snntorch.png"):
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "# nirdeploy run: passed" in (folder / "report.md").read_text()
+
+
+def test_run_with_a_target_that_fails_check_exits_1(tmp_path):
+    result = nirdeploy("run", QUICKSTART, "--target", "xylo", "--out", tmp_path)
+    assert result.returncode == 1
+    report = json.loads(next(tmp_path.iterdir()).joinpath("report.json").read_text())
+    assert report["failures"] == ["xylo: check failed"]
+    assert any(p["rule"] == "reset mode" for p in report["checks"]["xylo"]["problems"])
+
+
+@pytest.fixture(scope="module")
+def graph_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "quickstart.nir"
+    result = nirdeploy("export", ROOT / "examples" / "quickstart.py:build", "--example-shape", 1, 16, "--dt", 1e-3, "-o", path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_export_refuses_to_overwrite(graph_file):
+    result = nirdeploy("export", ROOT / "examples" / "quickstart.py:build", "--example-shape", 1, 16, "-o", graph_file)
+    assert result.returncode == 2 and "overwrite" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_table_json_and_exit_codes(graph_file):
+    ok = nirdeploy("check", graph_file, "--target", "snntorch", "--json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)[0]["ok"] is True
+    failed = nirdeploy("check", graph_file, "--target", "xylo:syns63300")
+    assert failed.returncode == 1 and "reset mode" in failed.stdout and "xylo:syns63300" in failed.stdout
+
+
+def test_inspect(graph_file):
+    table = nirdeploy("inspect", graph_file)
+    assert table.returncode == 0 and "LIF" in table.stdout and "dt: 0.001" in table.stdout
+    description = json.loads(nirdeploy("inspect", graph_file, "--json").stdout)
+    assert [n["type"] for n in description["nodes"]] == ["Affine", "LIF", "Affine", "LIF", "Input", "Output"]
+    assert ["0", "1"] in description["edges"]
+
+
+def test_targets_lists_readiness():
+    result = nirdeploy("targets")
+    lines = {line.split("|")[0].strip(): line for line in result.stdout.splitlines()}
+    assert result.returncode == 0 and {"reference", "snntorch", "lava", "xylo"} <= set(lines)
+    assert "| yes" in lines["snntorch"] and "| no" in lines["lava"]
+
+
+BASE = yaml.safe_load(QUICKSTART.read_text())
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"colour": "red"}, "key '(top level).colour' is not a known key"),
+        ({"model": {"nir": "missing.nir"}}, "key 'model.nir' names missing.nir, which does not exist"),
+        ({"dt": "fast"}, "key 'dt' must be a number"),
+        ({"dt": 0}, "key 'dt' must lie in"),
+        ({"targets": {"loihi9": {}}}, "key 'targets.loihi9' is not a known target"),
+        ({"input": {"poisson": {"rate": 2, "steps": 10, "batch": 1}}}, "key 'input.poisson.rate' must lie in"),
+    ],
+)
+def test_bad_config_exits_2_with_its_message(change, message, tmp_path):
+    config = tmp_path / "bad.yaml"
+    data = {**BASE, **change, "model": {**BASE["model"], "python": str(ROOT / "examples" / "quickstart.py") + ":build"}}
+    if "model" in change:
+        data["model"] = change["model"]
+    config.write_text(yaml.safe_dump(data))
+    result = nirdeploy("run", config, "--out", tmp_path / "runs")
+    assert result.returncode == 2, result.stdout
+    assert message in result.stderr and str(config) in result.stderr
+    assert "Traceback" not in result.stderr
