@@ -10,6 +10,7 @@
     input:                      # one of:
       poisson: {rate: 0.2, steps: 100, batch: 4, seed: 0}
       file: spikes.npy          #   .npy, or .npz with one array, laid out [T, B, ...]
+      dataset: {name: digits, steps: 20, samples: 100, seed: 0, split: test}  # encoded, with labels
     targets:                    # the first is the default target
       snntorch: {}              #   per-target options (device: cuda, ...)
     thresholds:                 # optional: the run fails (exit 1) below these
@@ -31,6 +32,7 @@ from .errors import ConfigError
 TOP_KEYS = {"model", "dt", "producer", "input", "targets", "thresholds", "output"}
 MODEL_KEYS = {"nir", "python", "weights", "example_shape"}
 POISSON_KEYS = {"rate", "steps", "batch", "seed"}
+DATASET_KEYS = {"name", "steps", "samples", "seed", "split"}
 THRESHOLD_KEYS = {"spike_train_match", "spike_count_match", "class_agreement"}
 
 
@@ -47,6 +49,7 @@ class RunConfig:
     producer: Optional[str] = None
     poisson: Optional[dict] = None
     input_file: Optional[Path] = None
+    dataset: Optional[dict] = None
     thresholds: dict = field(default_factory=dict)
 
     @property
@@ -146,9 +149,25 @@ def _thresholds(source, value) -> dict:
 
 
 def _input(source, value, config: RunConfig) -> None:
-    value = _mapping(source, "input", value, {"poisson", "file"})
+    value = _mapping(source, "input", value, {"poisson", "file", "dataset"})
     if len(value) != 1:
-        _error(source, "input", "needs exactly one of 'poisson' or 'file'")
+        _error(source, "input", "needs exactly one of 'poisson', 'file' or 'dataset'")
+    if "dataset" in value:
+        dataset = _mapping(source, "input.dataset", value["dataset"], DATASET_KEYS)
+        from .datasets import DATASETS
+
+        if dataset.get("name") not in DATASETS:
+            _error(source, "input.dataset.name", f"must be one of {', '.join(DATASETS)}, got {dataset.get('name')!r}")
+        if dataset.get("split", "test") not in ("train", "test"):
+            _error(source, "input.dataset.split", f"must be 'train' or 'test', got {dataset['split']!r}")
+        config.dataset = {
+            "name": dataset["name"],
+            "steps": _number(source, "input.dataset.steps", dataset.get("steps", 20), 1, 10**6, integer=True),
+            "samples": _number(source, "input.dataset.samples", dataset.get("samples", 100), 1, 10**6, integer=True),
+            "seed": _number(source, "input.dataset.seed", dataset.get("seed", 0), 0, None, integer=True),
+            "split": dataset.get("split", "test"),
+        }
+        return
     if "file" in value:
         config.input_file = _existing(source, "input.file", value["file"])
         if config.input_file.suffix not in (".npy", ".npz"):

@@ -25,7 +25,11 @@ def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
              f"- dt: {report['dt']:g} s", ""]
     for name, check_report in checks.items():
         lines += [f"## Check: {name}", "", "```", str(check_report), "```", ""]
-    lines += ["## Agreement with the reference", "", "```", str(agreement), "```", "", "## Timings", ""]
+    lines += ["## Agreement with the reference", "", "```", str(agreement), "```", ""]
+    if report["accuracy"] is not None:
+        lines += ["## Accuracy (most active output neuron = label)", ""]
+        lines += [f"- {name}: {value:.2%}" for name, value in report["accuracy"].items()] + [""]
+    lines += ["## Timings", ""]
     lines += [f"- {what}: {seconds:.3f} s" for what, seconds in report["timings_s"].items()]
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
     if plots:

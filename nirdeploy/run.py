@@ -16,6 +16,7 @@ import torch
 from .check import check
 from .compare import agreement_report, run_targets
 from .config import RunConfig
+from .datasets import load_dataset
 from .errors import ConfigError
 from .from_nir import read_graph
 from .report import write_report
@@ -77,14 +78,24 @@ def prepare_graph(config: RunConfig, folder: Path) -> tuple:
 
 
 def make_inputs(config: RunConfig, graph: nir.NIRGraph) -> tuple:
+    """(input spikes, one tensor per graph input, laid out [T, B, ...]; labels or None)."""
+    shapes = [tuple(int(d) for d in node.input_type["input"]) for node in graph.nodes.values() if isinstance(node, nir.Input)]
     if config.input_file is not None:
         data = np.load(config.input_file)
         arrays = [data[key] for key in data.files] if hasattr(data, "files") else [data]
-        return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays)
+        return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays), None
+    if config.dataset is not None:
+        spikes, labels = load_dataset(**config.dataset)
+        return (spikes.reshape(spikes.shape[0], spikes.shape[1], *shapes[0]),), labels
     p = config.poisson
     generator = torch.Generator().manual_seed(p["seed"])
-    shapes = [tuple(int(d) for d in node.input_type["input"]) for node in graph.nodes.values() if isinstance(node, nir.Input)]
-    return tuple((torch.rand((p["steps"], p["batch"], *shape), generator=generator) < p["rate"]).float() for shape in shapes)
+    spikes = tuple((torch.rand((p["steps"], p["batch"], *shape), generator=generator) < p["rate"]).float() for shape in shapes)
+    return spikes, None
+
+
+def accuracy(outputs: tuple, labels: torch.Tensor) -> float:
+    """Share of samples whose most active output neuron is their label."""
+    return float((outputs[0].sum(0).flatten(1).argmax(1) == labels).double().mean())
 
 
 def versions() -> dict:
@@ -110,7 +121,7 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
     names = list(targets) if targets else list(config.targets)
     folder = new_run_folder(Path(out) if out else config.output, config.name)
     graph, export_seconds = prepare_graph(config, folder)
-    inputs = make_inputs(config, graph)
+    inputs, labels = make_inputs(config, graph)
     checks = {name: check(graph, name, dt=config.dt) for name in names}
     deployable = {name: config.targets.get(name, {}) for name in names if checks[name].ok}
     runs = run_targets(graph, inputs, {"reference": {}, **deployable}, config.dt, progress=progress)
@@ -128,6 +139,7 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
         "failures": failures,
         "checks": {name: r.to_dict() for name, r in checks.items()},
         "agreement": agreement.to_dict(),
+        "accuracy": None if labels is None else {name: accuracy(out, labels) for name, (out, _, _) in runs.items()},
         "timings_s": {"export": export_seconds, **{f"run {name}": seconds for name, (_, _, seconds) in runs.items()}},
         "versions": versions(),
     }

@@ -103,6 +103,7 @@ BASE = yaml.safe_load(QUICKSTART.read_text())
         ({"dt": 0}, "key 'dt' must lie in"),
         ({"targets": {"loihi9": {}}}, "key 'targets.loihi9' is not a known target"),
         ({"input": {"poisson": {"rate": 2, "steps": 10, "batch": 1}}}, "key 'input.poisson.rate' must lie in"),
+        ({"input": {"dataset": {"name": "mnist"}}}, "key 'input.dataset.name' must be one of digits"),
     ],
 )
 def test_bad_config_exits_2_with_its_message(change, message, tmp_path):
