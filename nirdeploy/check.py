@@ -10,7 +10,8 @@ import numpy as np
 
 from .conventions import recorded_dt
 from .deploy import resolve_graph_and_dt
-from .passes import flatten_subgraphs, recurrent_edges
+from .errors import UnsupportedNodeError
+from .passes import flatten_subgraphs, node_fields, recurrent_edges
 from .targets import Target, get_target
 
 NEURON_TYPES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI)
@@ -118,12 +119,13 @@ def _node_types(graph, profile) -> list:
 
 
 def _recurrence(graph, profile) -> list:
-    if profile.recurrent:
-        return []
     try:
         edges = recurrent_edges(graph)
-    except Exception:
-        edges = []
+    except UnsupportedNodeError as error:
+        return [Problem("(graph)", "algebraic loop", str(error).split(":")[0], "a neuron or Delay in every cycle",
+                        "add a Delay or a neuron to the loop")]
+    if profile.recurrent:
+        return []
     return [Problem(post, "recurrence", f"recurrent edge {pre} -> {post}", "feed-forward only",
                     "unroll the recurrence or choose a target with recurrent connections") for pre, post in edges]
 
@@ -162,8 +164,8 @@ def _parameters(graph, profile) -> list:
         if hasattr(node, "v_threshold") and _reset_mode(node) not in profile.reset_modes:
             problems.append(Problem(name, "reset mode", _reset_mode(node), ", ".join(profile.reset_modes),
                                     "retrain with a reset the target has, or accept different spikes"))
-        for field_name, value in vars(node).items():
-            if field_name in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
+        for field_name, value in node_fields(node).items():
+            if not isinstance(value, np.ndarray):
                 continue
             uniform = value.size == 0 or np.all(value == value.flat[0])
             if not uniform and not profile.per_neuron_parameters:

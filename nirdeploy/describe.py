@@ -4,6 +4,7 @@ import nir
 import numpy as np
 
 from .check import format_table
+from .passes import node_fields
 
 
 def _summary(value) -> str:
@@ -28,7 +29,7 @@ def describe_graph(graph: nir.NIRGraph, prefix: str = "") -> dict:
         if isinstance(node, nir.NIRGraph):
             nodes += describe_graph(node, f"{prefix}{name}.")["nodes"]
             continue
-        fields = {k: _summary(v) for k, v in vars(node).items() if k not in ("input_type", "output_type", "metadata")}
+        fields = {k: _summary(v) for k, v in node_fields(node).items()}
         nodes.append({"name": prefix + name, "type": type(node).__name__, "input": _shape(node.input_type),
                       "output": _shape(node.output_type), "parameters": fields,
                       "metadata": {k: str(v) for k, v in node.metadata.items()}})

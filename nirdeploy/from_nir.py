@@ -25,7 +25,7 @@ from . import layers
 from .conventions import check_dt, resolve_dt
 from .errors import GraphFileError, InvalidArgumentError, UnsupportedNodeError
 from .neurons import NEURON_CLASSES, neuron_class_for
-from .passes import flatten_subgraphs, recurrent_edges
+from .passes import flatten_subgraphs, node_fields, recurrent_edges
 from .producers import PRODUCERS, Producer, resolve_producer
 
 LAYER_NODES = (
@@ -176,10 +176,8 @@ def _topological_order(graph: nir.NIRGraph, forward_edges: list) -> list:
 
 
 def _check_finite(name: str, node: nir.NIRNode, source: str) -> None:
-    for field, value in vars(node).items():
-        if field in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
-            continue
-        if value.dtype.kind in "fiu" and not np.all(np.isfinite(value)):
+    for field, value in node_fields(node).items():
+        if isinstance(value, np.ndarray) and value.dtype.kind in "fiu" and not np.all(np.isfinite(value)):
             raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has non-finite values in '{field}'")
     for field in ("tau", "tau_mem", "tau_syn"):
         if hasattr(node, field) and np.any(np.asarray(getattr(node, field)) <= 0):

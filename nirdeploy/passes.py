@@ -1,10 +1,15 @@
-"""Graph passes: small functions on ``nir.NIRGraph`` used before a graph is simulated."""
+"""Graph passes: small functions on ``nir.NIRGraph`` used before a graph is simulated or checked."""
 
 import nir
 
 from .errors import UnsupportedNodeError
 
 STATEFUL_NODES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI, nir.Delay)
+
+
+def node_fields(node: nir.NIRNode) -> dict:
+    """A node's parameters: its fields without the derived types and the metadata."""
+    return {k: v for k, v in vars(node).items() if k not in ("input_type", "output_type", "metadata")}
 
 
 def _endpoint(name: str, sub: nir.NIRGraph, kind: type, prefix: str) -> str:

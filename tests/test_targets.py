@@ -179,6 +179,14 @@ def test_recurrence_and_uniformity_rules():
     assert split.severity == "warning" and split.found == "2 distinct tau"
 
 
+def test_algebraic_loop_is_a_problem():
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "scale": nir.Scale(np.ones(3)), "output": out},
+              [("input", "fc"), ("fc", "scale"), ("scale", "fc"), ("scale", "output")])
+    (loop,) = problems(nirdeploy.check(g, "snntorch"), "algebraic loop")
+    assert "fc -> scale -> fc" in loop.found
+
+
 def test_snntorch_specific_rules_and_refusal():
     (inp, _), (_, out) = io(3), io(3)
     g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3, v_reset=np.full(3, 1.5)), "output": out},
