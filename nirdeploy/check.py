@@ -11,6 +11,7 @@ import numpy as np
 from .conventions import recorded_dt
 from .deploy import resolve_graph_and_dt
 from .errors import UnsupportedNodeError
+from .neurons import reset_mode
 from .passes import flatten_subgraphs, node_fields, recurrent_edges
 from .targets import Target, get_target
 
@@ -152,17 +153,13 @@ def _dt(graph, profile, dt, recorded) -> list:
     return problems
 
 
-def _reset_mode(node) -> str:
-    return "subtract" if str(node.metadata.get("reset_mode", "hard")) == "subtract" else "hard"
-
-
 def _parameters(graph, profile) -> list:
     problems = []
     for name, node in graph.nodes.items():
         if not isinstance(node, NEURON_TYPES):
             continue
-        if hasattr(node, "v_threshold") and _reset_mode(node) not in profile.reset_modes:
-            problems.append(Problem(name, "reset mode", _reset_mode(node), ", ".join(profile.reset_modes),
+        if hasattr(node, "v_threshold") and reset_mode(node) not in profile.reset_modes:
+            problems.append(Problem(name, "reset mode", reset_mode(node), ", ".join(profile.reset_modes),
                                     "retrain with a reset the target has, or accept different spikes"))
         for field_name, value in node_fields(node).items():
             if not isinstance(value, np.ndarray):

@@ -35,6 +35,11 @@ def _buffer(value, shape: tuple) -> torch.Tensor:
     return torch.as_tensor(np.array(array), dtype=torch.get_default_dtype())
 
 
+def reset_mode(node: nir.NIRNode) -> str:
+    """'subtract' where the node's metadata says so, else NIR's 'hard' reset to v_reset."""
+    return "subtract" if str(node.metadata.get(RESET_MODE, "hard")) == "subtract" else "hard"
+
+
 def population_shape(*values) -> tuple:
     """The shape every given per-neuron parameter broadcasts to."""
     return np.broadcast_shapes(*(np.shape(v) for v in values if v is not None))
@@ -132,8 +137,7 @@ class NeuronPopulation(base.MemoryModule):
         """The threshold / reset constructor arguments a NIR node implies."""
         if type(node) is not cls_spiking_type:
             return {}
-        soft = str(node.metadata.get(RESET_MODE, "hard")) == "subtract"
-        return dict(v_threshold=node.v_threshold, v_reset=node.v_reset, soft_reset=soft)
+        return dict(v_threshold=node.v_threshold, v_reset=node.v_reset, soft_reset=reset_mode(node) == "subtract")
 
     def threshold_fields(self) -> dict:
         """NIR fields for threshold and reset. NIR has no subtractive reset: such a node

@@ -95,7 +95,17 @@ def recurrent():
     return nir.NIRGraph(nodes=nodes, edges=edges), (10,)
 
 
-GRAPHS = {"feedforward": feedforward, "conv": conv, "recurrent": recurrent}
+def subtractive():
+    """The feed-forward graph with subtractive reset everywhere (as SpikingJelly's v_reset=None exports)."""
+    graph, shape = feedforward()
+    for node in graph.nodes.values():
+        if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)):
+            node.metadata["reset_mode"] = "subtract"
+            node.v_reset = np.zeros_like(node.v_reset)
+    return graph, shape
+
+
+GRAPHS = {"feedforward": feedforward, "conv": conv, "recurrent": recurrent, "subtractive": subtractive}
 
 
 def spikes(shape, seed=3):
