@@ -10,7 +10,7 @@
     input:                      # one of:
       poisson: {rate: 0.2, steps: 100, batch: 4, seed: 0}
       file: spikes.npy          #   .npy, or .npz with one array, laid out [T, B, ...]
-      dataset: {name: digits, steps: 20, samples: 100, seed: 0, split: test}  # encoded, with labels
+      dataset: {name: digits, steps: 20, samples: 100, seed: 0, split: test, size: 8}  # encoded, with labels
     targets:                    # the first is the default target
       snntorch: {}              #   per-target options (device: cuda, ...)
     thresholds:                 # optional: the run fails (exit 1) below these
@@ -32,7 +32,7 @@ from .errors import ConfigError
 TOP_KEYS = {"model", "dt", "producer", "input", "targets", "thresholds", "output"}
 MODEL_KEYS = {"nir", "python", "weights", "example_shape"}
 POISSON_KEYS = {"rate", "steps", "batch", "seed"}
-DATASET_KEYS = {"name", "steps", "samples", "seed", "split"}
+DATASET_KEYS = {"name", "steps", "samples", "seed", "split", "size"}
 THRESHOLD_KEYS = {"spike_train_match", "spike_count_match", "class_agreement"}
 
 
@@ -166,6 +166,7 @@ def _input(source, value, config: RunConfig) -> None:
             "samples": _number(source, "input.dataset.samples", dataset.get("samples", 100), 1, 10**6, integer=True),
             "seed": _number(source, "input.dataset.seed", dataset.get("seed", 0), 0, None, integer=True),
             "split": dataset.get("split", "test"),
+            "size": _number(source, "input.dataset.size", dataset.get("size", 8), 4, 8, integer=True),
         }
         return
     if "file" in value:

@@ -131,6 +131,18 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
         for metric, minimum in config.thresholds.items():
             if row["kind"] == "output" and row.get(metric, 1.0) < minimum:
                 failures.append(f"{row['target']} {row['name']}: {metric} {row[metric]:.4f} < {minimum}")
+    steps, batch = inputs[0].shape[:2]
+    summary = {
+        name: {
+            "accuracy": None if labels is None else accuracy(out, labels),
+            "output_train_match": 1.0 if name == "reference" else min(
+                (r["spike_train_match"] for r in agreement.for_target(name) if r["kind"] == "output"), default=None),
+            "spikes_per_sample": sum(float(spikes.sum()) for spikes in layers.values()) / batch,
+            "simulated_s": steps * config.dt,
+            "wall_s": seconds,
+        }
+        for name, (out, layers, seconds) in runs.items()
+    }
     report = {
         "config": str(config.source),
         "graph": str(folder / "model.nir"),
@@ -139,7 +151,7 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
         "failures": failures,
         "checks": {name: r.to_dict() for name, r in checks.items()},
         "agreement": agreement.to_dict(),
-        "accuracy": None if labels is None else {name: accuracy(out, labels) for name, (out, _, _) in runs.items()},
+        "summary": summary,
         "timings_s": {"export": export_seconds, **{f"run {name}": seconds for name, (_, _, seconds) in runs.items()}},
         "versions": versions(),
     }

@@ -1,0 +1,87 @@
+"""Spiking networks for scikit-learn's 8x8 digits, trained with SpikingJelly surrogate gradients.
+
+* ``mlp``: 16 rate-coded inputs (2x2-averaged pixels) -> 256 LIF -> 10 LIF, subtractive reset:
+  sized and built for Xylo (16 inputs, hidden <= 1000, 10 outputs fit XyloAudio 3).
+* ``conv``: 1x8x8 -> Conv 8@3x3 -> LIF -> AvgPool 2 -> Linear 128->10 -> LIF, reset to 0: for Loihi 2.
+
+``trained_mlp`` / ``trained_conv`` train on first use (seeded, CPU, seconds) and cache the
+weights in ``weights/`` beside this file; configs/digits_*.yaml name them.
+"""
+
+from pathlib import Path
+
+import torch
+from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+from nirdeploy.datasets import digit_rates, encode
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+STEPS = 40  # time steps per sample, in training and in the configs
+
+
+def mlp() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        layer.Linear(16, 256),
+        neuron.LIFNode(tau=2.0, v_reset=None, surrogate_function=surrogate.ATan()),
+        layer.Linear(256, 10),
+        neuron.LIFNode(tau=2.0, v_reset=None, surrogate_function=surrogate.ATan()),
+    )
+
+
+def conv() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        layer.Conv2d(1, 8, 3, padding=1),
+        neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan()),
+        layer.AvgPool2d(2),
+        layer.Flatten(),
+        layer.Linear(8 * 4 * 4, 10),
+        neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan()),
+    )
+
+
+ARCHITECTURES = {"mlp": (mlp, 4, (16,)), "conv": (conv, 8, (1, 8, 8))}
+
+
+def train(name: str, epochs: int = 60, seed: int = 0) -> torch.nn.Module:
+    """Train on the train split: Adam, cosine schedule, cross-entropy on mean firing rates."""
+    build, size, shape = ARCHITECTURES[name]
+    torch.manual_seed(seed)
+    net = build()
+    functional.set_step_mode(net, "m")
+    rates, labels = digit_rates("train", size)
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(net.parameters(), lr=5e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs)
+    for _ in range(epochs):
+        order = torch.randperm(len(rates), generator=generator)
+        for start in range(0, len(rates), 64):
+            batch = order[start : start + 64]
+            spikes = encode(rates[batch], STEPS, generator).reshape(STEPS, len(batch), *shape)
+            loss = torch.nn.functional.cross_entropy(net(spikes).mean(0) * 10, labels[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            functional.reset_net(net)
+        schedule.step()
+    functional.set_step_mode(net, "s")
+    return net.eval()
+
+
+def trained(name: str) -> torch.nn.Module:
+    path = WEIGHTS / f"{name}.pt"
+    net = ARCHITECTURES[name][0]()
+    if path.is_file():
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net.eval()
+    net = train(name)
+    WEIGHTS.mkdir(exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return net
+
+
+def trained_mlp() -> torch.nn.Module:
+    return trained("mlp")
+
+
+def trained_conv() -> torch.nn.Module:
+    return trained("conv")
