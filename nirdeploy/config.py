@@ -4,7 +4,8 @@
       nir: model.nir            #   a NIR file
       python: pkg.mod:build     #   or a function returning an nn.Module ("file.py:build" works too)
       weights: weights.pt       #   optional state dict, loaded with weights_only=True
-      example_shape: [1, 16]    #   the example input export runs ([T, B, ...] for multi-step nets)
+      example_shape: [1, 16]    #   the example input export runs ([T, B, ...] for multi-step nets);
+                                #   not needed when the function returns a nir.NIRGraph itself
     dt: 1.0e-3                  # seconds
     producer: spikingjelly      # optional: conventions of the framework that wrote the .nir
     input:                      # one of:
@@ -118,9 +119,10 @@ def load_config(path) -> RunConfig:
         if not isinstance(config.python, str) or ":" not in config.python:
             _error(source, "model.python", f"must look like 'package.module:function' or 'file.py:function', got {config.python!r}")
         shape = model.get("example_shape")
-        if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
-            _error(source, "model.example_shape", f"must be a list of positive integers (with the batch dim), got {shape!r}")
-        config.example_shape = tuple(shape)
+        if shape is not None:
+            if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+                _error(source, "model.example_shape", f"must be a list of positive integers (with the batch dim), got {shape!r}")
+            config.example_shape = tuple(shape)
         if "weights" in model:
             config.weights = _existing(source, "model.weights", model["weights"])
     _input(source, data["input"], config)

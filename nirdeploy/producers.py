@@ -109,23 +109,26 @@ def _snntorch_decay(tau, scale):
     return nearest_float32(1.0 - SNNTORCH_DT / np.asarray(tau, np.float64), lambda d: (dt / (one - d), dt / (one - d) / dt), (tau32, scale32))
 
 
-def snntorch_lif(name, node: nir.LIF, dt):
+def snntorch_parameters(name, node) -> dict:
+    """snnTorch's own parameters behind a LIF (Leaky) or CubaLIF (Synaptic) node its exporter wrote."""
     for what, ok in (("v_leak != 0", np.all(node.v_leak == 0)), ("v_reset != 0", np.all(node.v_reset == 0))):
         _require(name, node, ok, what, "snnTorch")
-    beta = _snntorch_decay(node.tau, node.r)
-    _require(name, node, np.allclose(node.r * SNNTORCH_DT / node.tau, 1, rtol=1e-5), "r != tau/dt", "snnTorch")
-    return ProducerNeuron(snntorch_leaky_step, ("v",), dict(beta=beta, v_threshold=node.v_threshold))
+    tau = node.tau if isinstance(node, nir.LIF) else node.tau_mem
+    _require(name, node, np.allclose(node.r * SNNTORCH_DT / tau, 1, rtol=1e-5), "r != tau/dt", "snnTorch")
+    parameters = dict(beta=_snntorch_decay(tau, node.r), v_threshold=node.v_threshold)
+    if isinstance(node, nir.CubaLIF):
+        _require(name, node, np.allclose(node.w_in * SNNTORCH_DT / node.tau_syn, 1, rtol=1e-5), "w_in != tau_syn/dt",
+                 "snnTorch")
+        parameters["alpha"] = _snntorch_decay(node.tau_syn, node.w_in)
+    return parameters
+
+
+def snntorch_lif(name, node: nir.LIF, dt):
+    return ProducerNeuron(snntorch_leaky_step, ("v",), snntorch_parameters(name, node))
 
 
 def snntorch_cubalif(name, node: nir.CubaLIF, dt):
-    for what, ok in (("v_leak != 0", np.all(node.v_leak == 0)), ("v_reset != 0", np.all(node.v_reset == 0))):
-        _require(name, node, ok, what, "snnTorch")
-    alpha = _snntorch_decay(node.tau_syn, node.w_in)
-    beta = _snntorch_decay(node.tau_mem, node.r)
-    _require(name, node, np.allclose(node.w_in * SNNTORCH_DT / node.tau_syn, 1, rtol=1e-5), "w_in != tau_syn/dt", "snnTorch")
-    _require(name, node, np.allclose(node.r * SNNTORCH_DT / node.tau_mem, 1, rtol=1e-5), "r != tau_mem/dt", "snnTorch")
-    params = dict(alpha=alpha, beta=beta, v_threshold=node.v_threshold)
-    return ProducerNeuron(snntorch_synaptic_step, ("v", "i"), params)
+    return ProducerNeuron(snntorch_synaptic_step, ("v", "i"), snntorch_parameters(name, node))
 
 
 # Norse 1.1.0. Its exporter writes tau = dt / tau_inv (dt*tau, norse issue #411);

@@ -43,8 +43,9 @@ def new_run_folder(parent: Path, name: str) -> Path:
     raise ConfigError(f"{parent} holds 99999 runs of {name}; choose another output folder")
 
 
-def load_python_model(config: RunConfig) -> torch.nn.Module:
-    """Call the config's ``module:function`` (or ``file.py:function``) and load its weights."""
+def load_python_model(config: RunConfig):
+    """Call the config's ``module:function`` (or ``file.py:function``): an nn.Module, with the
+    config's weights loaded, or a nir.NIRGraph another framework exported."""
     target, _, function = config.python.rpartition(":")
     try:
         if target.endswith(".py"):
@@ -59,8 +60,11 @@ def load_python_model(config: RunConfig) -> torch.nn.Module:
     except Exception as error:
         raise ConfigError(f"config {config.source}: key 'model.python' ({config.python}) failed: "
                           f"{type(error).__name__}: {error}") from error
+    if isinstance(net, nir.NIRGraph):
+        return net
     if not isinstance(net, torch.nn.Module):
-        raise ConfigError(f"config {config.source}: key 'model.python' returned {type(net).__name__}, not a torch.nn.Module")
+        raise ConfigError(f"config {config.source}: key 'model.python' returned {type(net).__name__}, "
+                          "not a torch.nn.Module or a nir.NIRGraph")
     if config.weights is not None:
         net.load_state_dict(torch.load(config.weights, weights_only=True))
     return net.eval()
@@ -72,8 +76,12 @@ def prepare_graph(config: RunConfig, folder: Path) -> tuple:
     start = time.perf_counter()
     if config.nir_path is not None:
         shutil.copyfile(config.nir_path, path)
+    elif isinstance(model := load_python_model(config), nir.NIRGraph):
+        nir.write(path, model)  # a graph another framework's exporter wrote
+    elif config.example_shape is None:
+        raise ConfigError(f"config {config.source}: key 'model.example_shape' is missing; exporting a torch model needs it")
     else:
-        export_to_nir(load_python_model(config), torch.zeros(config.example_shape), save_path=path, dt=config.dt)
+        export_to_nir(model, torch.zeros(config.example_shape), save_path=path, dt=config.dt)
     return read_graph(path), time.perf_counter() - start
 
 
@@ -123,8 +131,9 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
     graph, export_seconds = prepare_graph(config, folder)
     inputs, labels = make_inputs(config, graph)
     checks = {name: check(graph, name, dt=config.dt) for name in names}
-    deployable = {name: config.targets.get(name, {}) for name in names if checks[name].ok}
-    runs = run_targets(graph, inputs, {"reference": {}, **deployable}, config.dt, progress=progress)
+    conventions = {"producer": config.producer} if config.producer else {}
+    deployable = {name: {**conventions, **config.targets.get(name, {})} for name in names if checks[name].ok}
+    runs = run_targets(graph, inputs, {"reference": conventions, **deployable}, config.dt, progress=progress)
     agreement = agreement_report(graph, runs, config.dt)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
     for row in agreement.rows:

@@ -30,6 +30,9 @@ def test_every_shipped_config_runs(config, tmp_path):
     (folder,) = tmp_path.iterdir()
     report = json.loads((folder / "report.json").read_text())
     assert report["ok"] and (folder / "model.nir").is_file() and (folder / "report.md").is_file()
+    accuracy = {name: row["accuracy"] for name, row in report["summary"].items()}
+    if accuracy["reference"] is not None:  # every target within 1 point of the reference
+        assert all(abs(a - accuracy["reference"]) <= 0.01 for a in accuracy.values()), accuracy
 
 
 def test_run_writes_report_plots_and_never_overwrites(tmp_path):

@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import pytest
+import torch
+
+import nirdeploy
 
 from producer_cases import CASES, measure, render_table
 
@@ -32,3 +35,16 @@ def test_single_step_mode_agrees_too(name, tmp_path):
 
 def test_interop_table_matches_measurements(results):
     assert INTEROP.read_text() == render_table(results), "regenerate with scripts/write_interop_table.py"
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(CASES) if CASES[n][0] == "snntorch"])
+def test_snntorch_target_runs_snntorch_files_on_snntorch_neurons(name, tmp_path):
+    x, expected = CASES[name][1](tmp_path / "graph.nir")
+    out = nirdeploy.deploy(tmp_path / "graph.nir", "snntorch", dt=1e-4, producer="snntorch").run(x)
+    assert expected.sum() > 0 and torch.equal(out, expected)
+
+
+def test_snntorch_target_refuses_conventions_it_cannot_run(tmp_path):
+    x, _ = CASES["norse_spiking"][1](tmp_path / "graph.nir")
+    with pytest.raises(nirdeploy.TargetError, match="not 'norse'"):
+        nirdeploy.deploy(tmp_path / "graph.nir", "snntorch", dt=1e-3, producer="norse")

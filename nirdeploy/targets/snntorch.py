@@ -34,7 +34,8 @@ from spikingjelly.activation_based import base
 from ..check import Problem
 from ..from_nir import build_model, default_dtype
 from ..neurons import reset_mode
-from ..producers import Producer
+from ..errors import TargetError
+from ..producers import Producer, resolve_producer, snntorch_parameters
 from .base import Deployment, Target, graph_module_runner
 
 
@@ -138,6 +139,27 @@ SNNTORCH_NEURONS = Producer(
 )
 
 
+def native_leaky(name, node: nir.LIF, dt):
+    """A graph snnTorch wrote: its own Leaky, with its default delayed subtractive reset."""
+    import snntorch as snn
+
+    p = snntorch_parameters(name, node)
+    return SnnTorchNeuron(snn.Leaky(beta=_float32(p["beta"]), threshold=_float32(p["v_threshold"])), 1.0, 0.0)
+
+
+def native_synaptic(name, node: nir.CubaLIF, dt):
+    import snntorch as snn
+
+    p = snntorch_parameters(name, node)
+    neuron = snn.Synaptic(alpha=_float32(p["alpha"]), beta=_float32(p["beta"]), threshold=_float32(p["v_threshold"]))
+    return SnnTorchNeuron(neuron, 1.0, 0.0)
+
+
+# Graphs in snnTorch's own conventions (producer="snntorch") run on snnTorch's own neurons.
+NATIVE_NEURONS = Producer("snntorch-native", "snnTorch's own Leaky / Synaptic defaults",
+                          {nir.LIF: native_leaky, nir.CubaLIF: native_synaptic})
+
+
 class SnnTorchTarget(Target):
     def runtime_status(self) -> tuple:
         try:
@@ -154,9 +176,17 @@ class SnnTorchTarget(Target):
             if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)) and np.any(node.v_threshold <= node.v_reset)
         ]
 
-    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32, **options) -> Deployment:
+    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32, producer=None,
+               **options) -> Deployment:
+        """``producer`` as in import_from_nir: the reference's conventions, or 'snntorch' for a graph
+        snnTorch wrote, which then runs on snnTorch's own neurons with their defaults."""
+        conventions = resolve_producer(producer, graph).name
+        if conventions not in ("spikingjelly", "snntorch"):
+            raise TargetError(f"the snnTorch target runs graphs in the reference ('spikingjelly') or 'snntorch' "
+                              f"conventions, not {conventions!r}; compare {conventions} graphs on the reference")
         self.ensure_deployable(graph, dt)
+        neurons = NATIVE_NEURONS if conventions == "snntorch" else SNNTORCH_NEURONS
         with default_dtype(dtype):
-            gm = build_model(graph, dt, SNNTORCH_NEURONS, "the NIR graph")
+            gm = build_model(graph, dt, neurons, "the NIR graph")
         gm.to(device=device, dtype=dtype)
         return Deployment(self.name, gm, graph_module_runner(gm, device))
