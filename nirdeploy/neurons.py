@@ -46,8 +46,15 @@ def population_shape(*values) -> tuple:
 
 
 def fire_and_reset(h, v_threshold, v_reset, soft_reset: bool, surrogate_function):
-    """Spike where ``h >= v_threshold``; reset to v_reset or subtract the threshold."""
-    spike = surrogate_function(h - v_threshold)
+    """Spike where ``h >= v_threshold``; reset to v_reset or subtract the threshold.
+
+    The surrogate function only matters for gradients; without them the same
+    step function is computed directly, which saves an autograd call per step.
+    """
+    if torch.is_grad_enabled():
+        spike = surrogate_function(h - v_threshold)
+    else:
+        spike = (h - v_threshold >= 0).to(h.dtype)
     if soft_reset:
         return spike, h - spike * v_threshold
     return spike, spike * v_reset + (1.0 - spike) * h
@@ -118,6 +125,17 @@ class NeuronPopulation(base.MemoryModule):
         if name == "v" and self.spiking and not self.soft_reset:
             return torch.broadcast_to(self.v_reset.to(like), like.shape).clone()
         return torch.zeros_like(like)
+
+    def multi_step_functional_forward(self, inputs, states, **kwargs):
+        """The single step over ``[T, ...]``, writing into one preallocated output."""
+        x_seq = inputs[0]
+        outputs = None
+        for t in range(x_seq.shape[0]):
+            (out,), states = self.single_step_functional_forward((x_seq[t],), states)
+            if outputs is None:
+                outputs = out.new_empty((x_seq.shape[0], *out.shape))
+            outputs[t] = out
+        return (outputs,), states
 
     def materialize_states(self, inputs, states, step_mode):
         x = inputs[0] if step_mode == "s" else inputs[0][0]
