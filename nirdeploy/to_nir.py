@@ -160,8 +160,11 @@ def propagate_shapes(gm: fx.GraphModule, net: nn.Module, example_input: torch.Te
         base.load_memories(net, memories)
 
 
-def spikingjelly_to_neuron(module: nn.Module, shape: tuple) -> NeuronPopulation:
-    """The nirdeploy neuron that computes exactly what a SpikingJelly neuron computes."""
+def spikingjelly_to_neuron(module: nn.Module, shape: tuple, path: str) -> NeuronPopulation:
+    """The nirdeploy neuron that computes exactly what a SpikingJelly neuron computes.
+
+    SpikingJelly's LIF leaks towards v_reset (towards 0 with soft reset).
+    """
     soft = module.v_reset is None
     v_reset = 0.0 if soft else module.v_reset
     common = dict(v_threshold=np.broadcast_to(float(module.v_threshold), shape), v_reset=v_reset, soft_reset=soft)
@@ -169,15 +172,16 @@ def spikingjelly_to_neuron(module: nn.Module, shape: tuple) -> NeuronPopulation:
         for name in ("c_decay", "v_decay"):
             if not 0.0 <= getattr(module, name) < 1.0:
                 raise UnsupportedModuleError(
-                    f"CUBALIFNode.{name}={getattr(module, name)} has no NIR time constant; it must lie in [0, 1)"
+                    f"module '{path}' (CUBALIFNode) has {name}={getattr(module, name)}, which has no NIR time "
+                    "constant; it must lie in [0, 1)"
                 )
         return CubaLIFNeuron(module.c_decay, 1.0, module.v_decay, 1.0, v_leak=0.0, **common)
     if isinstance(module, sj_neuron.ParametricLIFNode):
         # SpikingJelly multiplies by sigmoid(w) (float32); keep that form and value.
         rate = float(module.w.detach().sigmoid())
-        return LIFNeuron(rate, 1.0, v_reset, decay_input=module.decay_input, leak_form="multiply", **common)
+        return LIFNeuron(rate, 1.0, v_leak=v_reset, decay_input=module.decay_input, leak_form="multiply", **common)
     if isinstance(module, sj_neuron.LIFNode):
-        return LIFNeuron(module.tau, 1.0, v_reset, decay_input=module.decay_input, **common)
+        return LIFNeuron(module.tau, 1.0, v_leak=v_reset, decay_input=module.decay_input, **common)
     return IFNeuron(1.0, **common)
 
 
@@ -264,7 +268,7 @@ class _GraphBuilder:
         if isinstance(module, NeuronPopulation):
             return module.to_nir(self.dt)
         if isinstance(module, SJ_NEURON_TYPES):
-            return spikingjelly_to_neuron(module, self._shape(node)).to_nir(self.dt)
+            return spikingjelly_to_neuron(module, self._shape(node), str(node.target)).to_nir(self.dt)
         self._unsupported(node, module)
 
     def _conv(self, node, module, weight, bias) -> nir.NIRNode:
