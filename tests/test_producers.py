@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import nir
+import numpy as np
 import pytest
 import torch
 
 import nirdeploy
+from nirdeploy.producers import SNNTORCH_DT, snntorch_parameters
 
 from producer_cases import CASES, measure, render_table
 
@@ -48,3 +51,14 @@ def test_snntorch_target_refuses_conventions_it_cannot_run(tmp_path):
     x, _ = CASES["norse_spiking"][1](tmp_path / "graph.nir")
     with pytest.raises(nirdeploy.TargetError, match="not 'norse'"):
         nirdeploy.deploy(tmp_path / "graph.nir", "snntorch", dt=1e-3, producer="norse")
+
+
+def test_snntorch_beta_recovery_undoes_the_exporters_rounding():
+    """snnTorch's exporter computes tau = dt/(1-beta), r = tau/dt in float32 (numpy, as export_nir.py does)."""
+    beta = np.random.default_rng(0).uniform(0.5, 0.999, 20000).astype(np.float32)
+    tau = np.float32(SNNTORCH_DT) / (np.float32(1) - beta)
+    r = tau / np.float32(SNNTORCH_DT)
+    node = nir.LIF(tau=tau, r=r, v_leak=np.zeros_like(tau), v_threshold=np.ones_like(tau), v_reset=np.zeros_like(tau))
+    naive = (1.0 - SNNTORCH_DT / tau.astype(np.float64)).astype(np.float32)
+    assert (naive != beta).sum() > 0, "the naive inverse must miss some, or this test proves nothing"
+    assert np.array_equal(snntorch_parameters("lif", node)["beta"], beta)
