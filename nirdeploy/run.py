@@ -54,7 +54,8 @@ def load_python_model(config: RunConfig):
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         else:
-            sys.path.insert(0, str(config.source.parent))
+            if str(config.source.parent) not in sys.path:
+                sys.path.insert(0, str(config.source.parent))
             module = importlib.import_module(target)
         net = getattr(module, function)()
     except Exception as error:
