@@ -31,7 +31,11 @@ def synaptic_hops(graph: nir.NIRGraph) -> dict:
 
 
 def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, classifier: bool = False) -> dict:
-    """Agreement of two spike tensors ``[T, B, ...]``, the target's shifted ``delay`` steps earlier."""
+    """Agreement of two spike tensors ``[T, B, ...]``, the target's shifted ``delay`` steps earlier.
+
+    With ``classifier`` (one vector per sample), spiking outputs also get the agreement of the
+    most active class.
+    """
     steps = reference.shape[0] - delay
     ref = reference[:steps].double().cpu()
     tgt = target[delay:].double().cpu()
@@ -49,7 +53,7 @@ def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, cla
         "max_abs_difference": float((ref - tgt).abs().max()) if ref.numel() else 0.0,
         "spikes": bool(torch.all((ref == 0) | (ref == 1))),
     }
-    if classifier:
+    if classifier and result["spikes"]:
         result["class_agreement"] = float((ref_counts.argmax(1) == tgt_counts.argmax(1)).double().mean())
     return result
 
@@ -116,8 +120,7 @@ def agreement_report(graph: nir.NIRGraph, runs: dict, dt: float, reference: str 
             continue
         hop_delay = get_target(name).profile.hop_delay
         for output_name, ref, got in zip(output_names, ref_out, out, strict=True):
-            spikes = bool(torch.all((ref == 0) | (ref == 1)))
-            classifier = spikes and ref.dim() == 3 and ref.shape[-1] > 1
+            classifier = ref.dim() == 3 and ref.shape[-1] > 1
             metrics = agreement(ref, got, hop_delay * hops.get(output_name, 0), classifier)
             report.rows.append({"target": name, "kind": "output", "name": output_name, **metrics})
         for layer, got in layers.items():

@@ -11,7 +11,8 @@ import torch.nn as nn
 from spikingjelly.activation_based import base
 
 
-def _tensor(value) -> torch.Tensor:
+def parameter_tensor(value) -> torch.Tensor:
+    """A parameter array as a tensor of torch's default dtype, rounded once from float64."""
     return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.get_default_dtype())
 
 
@@ -20,7 +21,7 @@ class Scale(nn.Module, base.StepModule):
 
     def __init__(self, scale, step_mode: str = "s"):
         super().__init__()
-        self.register_buffer("scale", _tensor(scale))
+        self.register_buffer("scale", parameter_tensor(scale))
         self.step_mode = step_mode
 
     def forward(self, x):
@@ -32,7 +33,7 @@ class Threshold(nn.Module, base.StepModule):
 
     def __init__(self, threshold, strict: bool = False, step_mode: str = "s"):
         super().__init__()
-        self.register_buffer("threshold", _tensor(threshold))
+        self.register_buffer("threshold", parameter_tensor(threshold))
         self.strict = strict
         self.step_mode = step_mode
 

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from spikingjelly.activation_based import base, surrogate
 
+from .layers import parameter_tensor
+
 # Metadata keys a neuron node carries where NIR's fields do not say how it was
 # discretised; absent, a node means NIR's plain semantics (hard reset to
 # v_reset, division by tau/dt, input leaked with v exactly when r == 1).
@@ -32,7 +34,7 @@ def _buffer(value, shape: tuple) -> torch.Tensor:
         array = array.flat[0]
     else:
         array = np.broadcast_to(array, shape)
-    return torch.as_tensor(np.array(array), dtype=torch.get_default_dtype())
+    return parameter_tensor(array)
 
 
 def reset_mode(node: nir.NIRNode) -> str:

@@ -33,14 +33,11 @@ from spikingjelly.activation_based import base
 
 from ..check import Problem
 from ..from_nir import build_model, default_dtype
+from ..layers import parameter_tensor
 from ..neurons import reset_mode
 from ..errors import TargetError
 from ..producers import Producer, resolve_producer, snntorch_parameters
 from .base import Deployment, Target, graph_module_runner
-
-
-def _tensor(value) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.get_default_dtype())
 
 
 class SnnTorchNeuron(base.MemoryModule):
@@ -53,7 +50,7 @@ class SnnTorchNeuron(base.MemoryModule):
         self.subtract = subtract
         for name, value in (("input_scale", input_scale), ("input_bias", input_bias), ("v_offset", v_offset),
                             ("initial_u", initial_u), ("initial_syn", initial_syn)):
-            self.register_buffer(name, _tensor(value))
+            self.register_buffer(name, parameter_tensor(value))
         self.output_potential = output_potential
         self.synaptic = type(neuron).__name__ == "Synaptic"
         self.register_memory("mem", None)
@@ -83,10 +80,6 @@ class SnnTorchNeuron(base.MemoryModule):
         return (out,), new_states
 
 
-def _float32(value) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=torch.float32)
-
-
 def _snntorch_reset(node) -> str:
     return "none" if reset_mode(node) == "subtract" else "zero"
 
@@ -94,7 +87,7 @@ def _snntorch_reset(node) -> str:
 def _leaky(beta, threshold, reset="zero"):
     import snntorch as snn
 
-    return snn.Leaky(beta=_float32(beta), threshold=_float32(threshold), reset_mechanism=reset, reset_delay=False)
+    return snn.Leaky(beta=parameter_tensor(beta), threshold=parameter_tensor(threshold), reset_mechanism=reset, reset_delay=False)
 
 
 def snntorch_if(name, node: nir.IF, dt):
@@ -120,9 +113,9 @@ def snntorch_cubalif(name, node: nir.CubaLIF, dt):
 
     alpha, beta = 1 - dt / node.tau_syn, 1 - dt / node.tau_mem
     neuron = snn.Synaptic(
-        alpha=_float32(alpha),
-        beta=_float32(beta),
-        threshold=_float32(node.v_threshold - node.v_reset),
+        alpha=parameter_tensor(alpha),
+        beta=parameter_tensor(beta),
+        threshold=parameter_tensor(node.v_threshold - node.v_reset),
         reset_mechanism=_snntorch_reset(node),
         reset_delay=False,
     )
@@ -144,14 +137,14 @@ def native_leaky(name, node: nir.LIF, dt):
     import snntorch as snn
 
     p = snntorch_parameters(name, node)
-    return SnnTorchNeuron(snn.Leaky(beta=_float32(p["beta"]), threshold=_float32(p["v_threshold"])), 1.0, 0.0)
+    return SnnTorchNeuron(snn.Leaky(beta=parameter_tensor(p["beta"]), threshold=parameter_tensor(p["v_threshold"])), 1.0, 0.0)
 
 
 def native_synaptic(name, node: nir.CubaLIF, dt):
     import snntorch as snn
 
     p = snntorch_parameters(name, node)
-    neuron = snn.Synaptic(alpha=_float32(p["alpha"]), beta=_float32(p["beta"]), threshold=_float32(p["v_threshold"]))
+    neuron = snn.Synaptic(alpha=parameter_tensor(p["alpha"]), beta=parameter_tensor(p["beta"]), threshold=parameter_tensor(p["v_threshold"]))
     return SnnTorchNeuron(neuron, 1.0, 0.0)
 
 
