@@ -62,15 +62,13 @@ def cmd_targets(args) -> int:
 def cmd_export(args) -> int:
     import torch
 
-    from .config import RunConfig
     from .run import load_python_model
     from .to_nir import export_to_nir
 
-    config = RunConfig(source=Path.cwd() / "(command line)", dt=args.dt, targets={}, output=Path.cwd(),
-                       python=args.model, weights=Path(args.weights).resolve() if args.weights else None,
-                       example_shape=tuple(args.example_shape))
-    graph = export_to_nir(load_python_model(config), torch.zeros(config.example_shape), save_path=args.output,
-                          dt=args.dt, overwrite=args.overwrite)
+    weights = Path(args.weights) if args.weights else None
+    net = load_python_model(args.model, weights, Path.cwd(), "the model argument")
+    graph = export_to_nir(net, torch.zeros(args.example_shape), save_path=args.output, dt=args.dt,
+                          overwrite=args.overwrite)
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt={args.dt:g} s")
     return EXIT_OK
 

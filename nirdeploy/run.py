@@ -43,31 +43,30 @@ def new_run_folder(parent: Path, name: str) -> Path:
     raise ConfigError(f"{parent} holds 99999 runs of {name}; choose another output folder")
 
 
-def load_python_model(config: RunConfig):
-    """Call the config's ``module:function`` (or ``file.py:function``): an nn.Module, with the
-    config's weights loaded, or a nir.NIRGraph another framework exported."""
-    target, _, function = config.python.rpartition(":")
+def load_python_model(reference: str, weights: Optional[Path], base: Path, origin: str):
+    """Call ``module:function`` (or ``file.py:function``, relative to ``base``): an nn.Module with
+    ``weights`` loaded, or a nir.NIRGraph another framework exported. ``origin`` names where the
+    reference came from in error messages."""
+    target, _, function = reference.rpartition(":")
     try:
         if target.endswith(".py"):
-            path = (config.source.parent / target).resolve()
+            path = (base / target).resolve()
             spec = importlib.util.spec_from_file_location(path.stem, path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         else:
-            if str(config.source.parent) not in sys.path:
-                sys.path.insert(0, str(config.source.parent))
+            if str(base) not in sys.path:
+                sys.path.insert(0, str(base))
             module = importlib.import_module(target)
         net = getattr(module, function)()
     except Exception as error:
-        raise ConfigError(f"config {config.source}: key 'model.python' ({config.python}) failed: "
-                          f"{type(error).__name__}: {error}") from error
+        raise ConfigError(f"{origin} ({reference}) failed: {type(error).__name__}: {error}") from error
     if isinstance(net, nir.NIRGraph):
         return net
     if not isinstance(net, torch.nn.Module):
-        raise ConfigError(f"config {config.source}: key 'model.python' returned {type(net).__name__}, "
-                          "not a torch.nn.Module or a nir.NIRGraph")
-    if config.weights is not None:
-        net.load_state_dict(torch.load(config.weights, weights_only=True))
+        raise ConfigError(f"{origin} ({reference}) returned {type(net).__name__}, not a torch.nn.Module or a nir.NIRGraph")
+    if weights is not None:
+        net.load_state_dict(torch.load(weights, weights_only=True))
     return net.eval()
 
 
@@ -77,7 +76,8 @@ def prepare_graph(config: RunConfig, folder: Path) -> tuple:
     start = time.perf_counter()
     if config.nir_path is not None:
         shutil.copyfile(config.nir_path, path)
-    elif isinstance(model := load_python_model(config), nir.NIRGraph):
+    elif isinstance(model := load_python_model(config.python, config.weights, config.source.parent,
+                                               f"config {config.source}: key 'model.python'"), nir.NIRGraph):
         nir.write(path, model)  # a graph another framework's exporter wrote
     elif config.example_shape is None:
         raise ConfigError(f"config {config.source}: key 'model.example_shape' is missing; exporting a torch model needs it")
