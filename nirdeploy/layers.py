@@ -65,7 +65,8 @@ class Delay(base.MemoryModule):
 class PreviousStep(base.MemoryModule):
     """Holds a value for one step: the delay that every torch executor puts on a recurrent edge.
 
-    ``record(x)`` stores this step's value; ``value`` is last step's value, None at the start.
+    Calling it with this step's value stores and passes it on; read before that call in a step,
+    ``value`` is last step's value (None at the start).
     """
 
     def __init__(self):
