@@ -1,8 +1,13 @@
-"""Export + import time and forward time: nirdeploy vs SpikingJelly's nir_exchange.
+"""Export + write + read + import time and forward time: nirdeploy vs SpikingJelly vs snnTorch.
 
-A 5-conv network (3->32->64->128->128->256 channels, 32x32 input, LIF after each
-conv) goes through export -> HDF5 -> import with both tools in the same process.
-Prints medians and the ratio SpikingJelly / nirdeploy (> 1: nirdeploy is faster).
+Two models, each built once per tool with the same weights: a 5-conv network
+(3->32->64->128->128->256 channels, 32x32 input, LIF after each conv) and a
+2000-2000-2000 LIF MLP. Each tool exports its own model, writes and reads the
+HDF5 file with nir, and imports it with its own importer, all in one process,
+timed in turns. Both peers build on nirtorch (SpikingJelly: ``torch_to_nir`` /
+``nir_to_torch``; snnTorch: ``extract_nir_graph`` / ``nir_to_torch``), so
+nirtorch is measured through them. Prints medians and each peer's time divided
+by nirdeploy's (> 1: nirdeploy is faster).
 
     .venv/bin/python benchmarks/exchange.py [--repeats 5] [--steps 10] [--batch 4]
 """
@@ -13,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import nir
 import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional, layer, neuron
@@ -21,47 +27,121 @@ from spikingjelly.activation_based.nir_exchange import import_from_nir as sj_imp
 
 import nirdeploy
 
-
-def conv_net() -> nn.Module:
-    channels = [3, 32, 64, 128, 128, 256]
-    blocks = []
-    for c_in, c_out in zip(channels, channels[1:]):
-        blocks += [layer.Conv2d(c_in, c_out, 3, padding=1), neuron.LIFNode(tau=2.0)]
-    return nn.Sequential(*blocks)
+CONV_CHANNELS = [3, 32, 64, 128, 128, 256]
+MODELS = {
+    "5-conv net": {"example": (3, 32, 32)},
+    "2000-2000-2000 MLP": {"example": (2000,)},
+}
 
 
-def alternate(ours, theirs, repeats: int) -> tuple:
-    """Median seconds of each, timed in turns so that machine load hits both alike."""
-    times = ([], [])
-    for _ in range(repeats):
-        for fn, record in zip((ours, theirs), times):
-            start = time.perf_counter()
-            fn()
-            record.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+def spikingjelly_model(model: str) -> nn.Module:
+    """The model in SpikingJelly, LIF with tau=2 (decay 0.5)."""
+    torch.manual_seed(0)
+    if model == "5-conv net":
+        blocks = [[layer.Conv2d(i, o, 3, padding=1), neuron.LIFNode(tau=2.0)] for i, o in zip(CONV_CHANNELS, CONV_CHANNELS[1:])]
+    else:
+        blocks = [[layer.Linear(2000, 2000), neuron.LIFNode(tau=2.0)] for _ in range(3)]
+    return nn.Sequential(*[m for block in blocks for m in block])
 
 
-def ours_roundtrip(net, example, path):
+def snntorch_model(model: str) -> nn.Module:
+    """The same weights with snnTorch Leaky neurons (beta 0.5). snnTorch's exporter type-checks
+    only when beta and threshold are given per neuron, so they are."""
+    import snntorch as snn
+
+    reference = spikingjelly_model(model)
+    shape = (32, 32) if model == "5-conv net" else ()
+    modules = []
+    for module in reference:
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            plain = (nn.Conv2d(module.in_channels, module.out_channels, 3, padding=1)
+                     if isinstance(module, nn.Conv2d) else nn.Linear(2000, 2000))
+            plain.load_state_dict(module.state_dict())
+            modules.append(plain)
+            size = (plain.out_channels if isinstance(plain, nn.Conv2d) else plain.out_features, *shape)
+        else:
+            modules.append(snn.Leaky(beta=torch.full(size, 0.5), threshold=torch.ones(size), init_hidden=True))
+    return nn.Sequential(*modules)
+
+
+def nirdeploy_roundtrip(net, example, path):
     nirdeploy.export_to_nir(net, example, save_path=path, overwrite=True)
     return nirdeploy.import_from_nir(path)
 
 
-def theirs_roundtrip(net, example, path):
+def spikingjelly_roundtrip(net, example, path):
     Path(path).unlink(missing_ok=True)
     sj_export(net, example, save_path=path)
     return sj_import(path)
 
 
-def forward_steps(gm, x, stateful_api: bool):
-    """Run x [T, B, ...] one step per call; SpikingJelly's import passes state explicitly."""
+def snntorch_roundtrip(net, example, path):
+    from snntorch.export_nir import export_to_nir
+    from snntorch.import_nir import import_from_nir
+
+    nir.write(path, export_to_nir(net, example, ignore_dims=[0]))
+    return import_from_nir(nir.read(path))
+
+
+def stateful_steps(gm, x):
+    """nirdeploy's import keeps state in its modules: one call per step."""
     functional.reset_net(gm)
+    with torch.no_grad():
+        for x_t in x:
+            gm(x_t)
+
+
+def explicit_state_steps(gm, x):
+    """SpikingJelly's import passes its state in and out of each call."""
     state = None
     with torch.no_grad():
         for x_t in x:
-            if stateful_api:
-                _, state = gm(x_t, state)
-            else:
-                gm(x_t)
+            _, state = gm(x_t, state)
+
+
+def snntorch_steps(gm, x):
+    import snntorch as snn
+
+    for module in gm.modules():
+        if isinstance(module, snn.SpikingNeuron):
+            module.reset_hidden()
+    with torch.no_grad():
+        for x_t in x:
+            gm(x_t)
+
+
+TOOLS = {
+    "nirdeploy": (spikingjelly_model, nirdeploy_roundtrip, stateful_steps),
+    "spikingjelly": (spikingjelly_model, spikingjelly_roundtrip, explicit_state_steps),
+    "snntorch": (snntorch_model, snntorch_roundtrip, snntorch_steps),
+}
+
+
+def in_turns(functions: dict, repeats: int) -> dict:
+    """Median seconds of each function, timed in turns so that machine load hits all alike."""
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def measure(model: str, args, folder: Path) -> tuple:
+    shape = MODELS[model]["example"]
+    example = torch.zeros(1, *shape)
+    x = (torch.rand(args.steps, args.batch, *shape, generator=torch.Generator().manual_seed(0)) < 0.2).float()
+    nets = {name: build(model) for name, (build, _, _) in TOOLS.items()}
+
+    def roundtrip(name):
+        return TOOLS[name][1](nets[name], example, folder / f"{name}.nir")
+
+    # One untimed call each (lazy imports, allocator warm-up); its import is the one stepped below.
+    imported = {name: roundtrip(name) for name in TOOLS}
+    exchange = in_turns({name: (lambda n=name: roundtrip(n)) for name in TOOLS}, args.repeats)
+    steps = in_turns({name: (lambda n=name: TOOLS[n][2](imported[n], x)) for name in TOOLS}, args.repeats)
+    return exchange, {name: t / args.steps for name, t in steps.items()}
 
 
 def main():
@@ -70,30 +150,18 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
-    torch.manual_seed(0)
-    net = conv_net()
-    example = torch.zeros(1, 3, 32, 32)
-    x = (torch.rand(args.steps, args.batch, 3, 32, 32) < 0.2).float()
-
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.steps} steps, "
+          f"medians of {args.repeats}")
+    header = f"{'model':<20}{'measure':<32}" + "".join(f"{name:>14}" for name in TOOLS)
+    header += "".join(f"{name + ' / ours':>20}" for name in list(TOOLS)[1:])
+    print(header)
     with tempfile.TemporaryDirectory() as folder:
-        ours_path, theirs_path = Path(folder, "ours.nir"), Path(folder, "sj.nir")
-        # One untimed call each (lazy imports, allocator warm-up), then alternate.
-        gm_ours = ours_roundtrip(net, example, ours_path)
-        gm_theirs = theirs_roundtrip(net, example, theirs_path)
-        ours, theirs = alternate(
-            lambda: ours_roundtrip(net, example, ours_path),
-            lambda: theirs_roundtrip(net, example, theirs_path),
-            args.repeats,
-        )
-    step_ours, step_theirs = (
-        t / args.steps
-        for t in alternate(lambda: forward_steps(gm_ours, x, False), lambda: forward_steps(gm_theirs, x, True), args.repeats)
-    )
-
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.steps} steps")
-    print(f"{'measure':<34}{'nirdeploy':>12}{'spikingjelly':>14}{'sj / ours':>11}")
-    print(f"{'export + write + read + import':<34}{ours * 1e3:>10.1f}ms{theirs * 1e3:>12.1f}ms{theirs / ours:>11.2f}")
-    print(f"{'forward, per step':<34}{step_ours * 1e3:>10.2f}ms{step_theirs * 1e3:>12.2f}ms{step_theirs / step_ours:>11.2f}")
+        for model in MODELS:
+            exchange, step = measure(model, args, Path(folder))
+            for measure_name, values, unit in (("export+write+read+import", exchange, 1e3), ("forward per step", step, 1e3)):
+                row = f"{model:<20}{measure_name:<32}" + "".join(f"{values[n] * unit:>12.1f}ms" for n in TOOLS)
+                row += "".join(f"{values[n] / values['nirdeploy']:>20.2f}" for n in list(TOOLS)[1:])
+                print(row)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,22 @@
 
 Compares, on the same 2000-2000-2000 LIF MLP and inputs (T=100): the original SpikingJelly
 model in 'm' mode, nirdeploy's import in 'm' mode, the same import stepped one call per time
-step ('s'), and the snnTorch target. Prints throughput and ratios against the original.
+step ('s'), the snnTorch target, and snnTorch's own ``import_from_nir`` of the same file
+(stepped, as snnTorch runs; its neurons follow snnTorch's conventions, so only its speed is
+comparable). Prints throughput and ratios against the original.
 
     .venv/bin/python benchmarks/simulation.py [--repeats 3]
 """
 
 import argparse
+import contextlib
+import io
 import statistics
 import time
 
 import torch
+from snntorch import SpikingNeuron
+from snntorch.import_nir import import_from_nir
 from spikingjelly.activation_based import functional, layer, neuron
 
 import nirdeploy
@@ -32,33 +38,71 @@ def throughput(run, x, repeats: int) -> float:
     return x.shape[0] * x.shape[1] / statistics.median(times)
 
 
-def runners(device: str) -> dict:
+def exported(device: str):
+    """The original SpikingJelly model in 'm' mode and its NIR graph."""
     net = mlp().to(device)
     graph = nirdeploy.export_to_nir(net, torch.zeros(1, 2000, device=device), dt=1e-3)
     functional.set_step_mode(net, "m")
-    ours = nirdeploy.import_from_nir(graph, dt=1e-3, device=device, step_mode="m")
-    stepped = nirdeploy.import_from_nir(graph, dt=1e-3, device=device, step_mode="s")
-    snntorch = nirdeploy.deploy(graph, "snntorch", device=device)
+    return net, graph
 
-    def whole(model):
-        def run(x):
-            functional.reset_net(model)
-            with torch.no_grad():
-                model(x)
-        return run
 
-    def per_step(x):
-        functional.reset_net(stepped)
+def whole_sequence(model):
+    def run(x):
+        functional.reset_net(model)
+        with torch.no_grad():
+            model(x)
+    return run
+
+
+def original(device: str):
+    return whole_sequence(exported(device)[0])
+
+
+def imported(device: str):
+    return whole_sequence(nirdeploy.import_from_nir(exported(device)[1], dt=1e-3, device=device, step_mode="m"))
+
+
+def imported_stepped(device: str):
+    model = nirdeploy.import_from_nir(exported(device)[1], dt=1e-3, device=device, step_mode="s")
+
+    def run(x):
+        functional.reset_net(model)
         with torch.no_grad():
             for x_t in x:
-                stepped(x_t)
+                model(x_t)
+    return run
 
-    return {
-        "spikingjelly original, 'm'": whole(net),
-        "nirdeploy import, 'm'": whole(ours),
-        "nirdeploy import, stepped in Python": per_step,
-        "snnTorch target": lambda x: snntorch.run(x),
-    }
+
+def snntorch_target(device: str):
+    deployment = nirdeploy.deploy(exported(device)[1], "snntorch", device=device)
+    return lambda x: deployment.run(x)
+
+
+def snntorch_import(device: str):
+    with contextlib.redirect_stdout(io.StringIO()):  # snnTorch's importer prints each layer's scaling
+        model = import_from_nir(exported(device)[1]).to(device)
+
+    def run(x):
+        for module in model.modules():
+            if isinstance(module, SpikingNeuron):
+                module.reset_hidden()
+        with torch.no_grad():
+            for x_t in x:
+                model(x_t)
+    return run
+
+
+CONTENDERS = {
+    "spikingjelly original, 'm'": original,
+    "nirdeploy import, 'm'": imported,
+    "nirdeploy import, stepped in Python": imported_stepped,
+    "snnTorch target": snntorch_target,
+    "snnTorch's own import, stepped": snntorch_import,
+}
+
+
+def inputs(batch: int, device: str) -> torch.Tensor:
+    return (torch.rand(100, batch, 2000, generator=torch.Generator().manual_seed(0)) < 0.2).float().to(device)
 
 
 def main():
@@ -69,8 +113,8 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, T=100, 2000-2000-2000 LIF MLP")
     for device in devices:
         for batch in (1, 64):
-            x = (torch.rand(100, batch, 2000, generator=torch.Generator().manual_seed(0)) < 0.2).float().to(device)
-            results = {name: throughput(run, x, args.repeats) for name, run in runners(device).items()}
+            x = inputs(batch, device)
+            results = {name: throughput(build(device), x, args.repeats) for name, build in CONTENDERS.items()}
             base = results["spikingjelly original, 'm'"]
             print(f"\n{device}, batch {batch}")
             print(f"{'model':<38}{'steps*batch/s':>15}{'vs original':>13}")
