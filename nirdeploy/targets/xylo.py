@@ -215,6 +215,8 @@ class XyloTarget(Target):
 
     def runtime_status(self) -> tuple:
         try:
+            import xylosim  # noqa: F401  (without it Rockpool's XyloSim is a placeholder that fails when called)
+
             rockpool_xylo(self.variant)
         except ImportError as error:
             return False, (f"Xylo's runtime is missing ({error}); pip install xylosim==0.1.3 (builds from source: "
@@ -416,8 +418,6 @@ def _xylosim_runner(sim, layers: list, hidden_ids: list):
 
     def run(inputs, record: bool, progress: bool = False):
         (x,) = inputs
-        if x.shape[-1] > 16:
-            raise TargetError(f"xylo: {x.shape[-1]} input channels; Xylo has 16")
         outputs, hidden = [], []
         for sample in x.transpose(0, 1).cpu().numpy().astype(int):
             sim.reset_state()
