@@ -27,6 +27,7 @@ Affine's bias becomes the neuron's bias with the same steady state.
 docs/xylo.md has the rest (quantisation, delays, Rockpool bugs worked around).
 """
 
+import copy
 import importlib
 import sys
 import types
@@ -41,7 +42,7 @@ import torch
 from ..check import Problem
 from ..errors import TargetError
 from ..neurons import reset_mode
-from ..passes import recurrent_edges
+from ..passes import flatten_subgraphs
 from .base import Deployment, Target
 
 WEIGHTS = (nir.Affine, nir.Linear)
@@ -234,7 +235,7 @@ class XyloTarget(Target):
             return [Problem(error.node, "layer chain", error.found,
                             "Input -> Affine/Linear -> LIF/CubaLIF [+ recurrent Affine/Linear] (-> ...)* -> Output",
                             "restructure the network as a chain of layers")]
-        problems = _structure_problems(graph, layers) + _neuron_problems(graph, layers, dt)
+        problems = _structure_problems(layers) + _neuron_problems(graph, layers, dt)
         if not any(p.severity == "error" for p in problems):
             problems += _quantisation_problems(graph, layers, dt)
         return problems
@@ -244,8 +245,6 @@ class XyloTarget(Target):
         """``quantisation``: 'global' or 'channel' (Rockpool's quantisers); ``simulator``: 'xylosim' (the
         bit-accurate simulator) or 'float' (Rockpool's float LIFTorch with Xylo's bit-shift decays and spike
         caps, delayed as Xylo delays each layer: no integer rounding)."""
-        from ..passes import flatten_subgraphs
-
         if quantisation not in ("global", "channel"):
             raise TargetError(f"xylo: quantisation must be 'global' or 'channel', got {quantisation!r}")
         if simulator not in ("xylosim", "float"):
@@ -267,7 +266,7 @@ class XyloTarget(Target):
         return Deployment(self.name, sim, _xylosim_runner(sim, layers, hidden_ids))
 
 
-def _structure_problems(graph, layers) -> list:
+def _structure_problems(layers) -> list:
     problems = []
     if len(layers) < 2:
         problems.append(Problem(layers[0].neuron, "two neuron layers", "1 neuron layer", ">= 2 (hidden and output)",
@@ -376,8 +375,8 @@ def xylo_specification(net, variant: str, quantisation: str = "global") -> tuple
         spec[f"threshold{suffix}"][ids] = module.threshold.detach().numpy()
         spec[f"bias{suffix}"][ids] = module.bias.detach().numpy()
     quantiser = global_quantize if quantisation == "global" else channel_quantize
-    floats = {k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in spec.items()}
-    spec.update(quantiser(**{k: np.array(v, copy=True) if isinstance(v, np.ndarray) else v for k, v in floats.items()}))
+    floats = dict(spec)
+    spec.update(quantiser(**copy.deepcopy(floats)))  # channel_quantize writes into the arrays it is given
     # Rockpool 3.1 quantiser bugs: channel_quantize leaves hidden biases unscaled with one synapse
     # per neuron (rounded to 0), global_quantize scales output biases by the hidden scale. Each
     # bias takes its own neuron's scale, the one its threshold got.
