@@ -148,15 +148,16 @@ def test_biases_reach_the_chip_with_both_quantisers():
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_float_bit_shift_model_equals_the_reference_for_power_of_two_taus(variant):
+@pytest.mark.parametrize("hidden, delays", [((20,), {"hidden0": 0, "output": 1}),
+                                            ((12, 10), {"hidden0": 0, "hidden1": 1, "output": 2})])
+def test_float_bit_shift_model_equals_the_reference_for_power_of_two_taus(variant, hidden, delays):
     """With tau / dt a power of two Xylo's decays are the reference's Euler decays; the float model
-    (no integer rounding) then matches the reference spike for spike once Xylo's delays are shifted out."""
-    graph = chain(recurrent=(0,), hidden=(20,))
+    (no integer rounding) then matches the reference spike for spike once Xylo's delays (none on the
+    input hop, one step per later hop) are shifted out."""
+    graph = chain(recurrent=(len(hidden) - 1,), hidden=hidden)
     report = nirdeploy.compare(graph, spikes(8), targets={f"xylo:{variant}/float": {"simulator": "float"}}, dt=DT)
-    rows = report.rows
-    assert {r["name"] for r in rows} == {"output", "hidden0"}
-    assert {r["name"]: r["delay_compensated"] for r in rows} == {"output": 1, "hidden0": 0}
-    for row in rows:
+    assert {r["name"]: r["delay_compensated"] for r in report.rows} == delays
+    for row in report.rows:
         assert row["spike_train_match"] == 1.0, row
         assert row["spikes_reference"] > 20
 
