@@ -98,14 +98,16 @@ def _as_tuple(outputs) -> tuple:
 
 
 def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, progress: bool = False) -> dict:
-    """target name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
-    options) run on the same inputs."""
+    """run name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
+    options) run on the same inputs. A name ``target/label`` runs ``target`` again under its own
+    name, so that one target can run with several options (``xylo`` and ``xylo/float``)."""
     runs = {}
     for name, options in targets.items():
-        target = get_target(name)
+        base, slash, label = name.partition("/")
+        target = get_target(base)
         start = time.perf_counter()
         outputs, layers = target.deploy(graph, dt, **options).run(*inputs, record=True, progress=progress)
-        runs[target.name] = (_as_tuple(outputs), layers, time.perf_counter() - start)
+        runs[target.name + slash + label] = (_as_tuple(outputs), layers, time.perf_counter() - start)
     return runs
 
 
@@ -118,14 +120,14 @@ def agreement_report(graph: nir.NIRGraph, runs: dict, dt: float, reference: str 
     for name, (out, layers, _) in runs.items():
         if name == reference:
             continue
-        hop_delay = get_target(name).profile.hop_delay
+        profile = get_target(name.partition("/")[0]).profile
         for output_name, ref, got in zip(output_names, ref_out, out, strict=True):
             classifier = ref.dim() == 3 and ref.shape[-1] > 1
-            metrics = agreement(ref, got, hop_delay * hops.get(output_name, 0), classifier)
+            metrics = agreement(ref, got, profile.delay(hops.get(output_name, 0)), classifier)
             report.rows.append({"target": name, "kind": "output", "name": output_name, **metrics})
         for layer, got in layers.items():
             if layer in ref_layers:
-                metrics = agreement(ref_layers[layer], got, hop_delay * hops.get(layer, 0))
+                metrics = agreement(ref_layers[layer], got, profile.delay(hops.get(layer, 0)))
                 report.rows.append({"target": name, "kind": "layer", "name": layer, **metrics})
     return report
 
@@ -133,7 +135,7 @@ def agreement_report(graph: nir.NIRGraph, runs: dict, dt: float, reference: str 
 def compare(
     graph: Union[nir.NIRGraph, str],
     inputs,
-    targets: Sequence[str] = ("snntorch",),
+    targets: Union[Sequence[str], dict] = ("snntorch",),
     dt: Optional[float] = None,
     reference: str = "reference",
     **options,
@@ -143,8 +145,13 @@ def compare(
     Reports, per output and per neuron layer the target exposes: exact spike-train
     match rate, spike-count match, first divergence step and, for a classifier
     output (one vector per sample), the agreement of the most active class. A
-    target's known per-hop delay is shifted out before comparing.
+    target's known per-hop delay is shifted out before comparing. ``targets`` may
+    be a mapping of run names to deploy options (laid over ``options``), where
+    ``target/label`` names a second run of a target, e.g.
+    ``{"xylo": {}, "xylo/float": {"simulator": "float"}}``.
     """
     graph, dt = resolve_graph_and_dt(graph, dt)
-    runs = run_targets(graph, _as_inputs(inputs), {name: options for name in (reference, *targets)}, dt)
+    targets = targets if isinstance(targets, dict) else {name: {} for name in targets}
+    runs = {name: {**options, **own} for name, own in {reference: {}, **targets}.items()}
+    runs = run_targets(graph, _as_inputs(inputs), runs, dt)
     return agreement_report(graph, runs, dt, reference)

@@ -54,6 +54,12 @@ class Profile:
     def hop_delay(self) -> int:
         return int(self.conventions.get("hop_delay", 0))
 
+    def delay(self, hops: int) -> int:
+        """Steps a node ``hops`` weight layers from the input lags the reference: the first hop adds
+        ``conventions.first_hop_delay`` (default: ``hop_delay``), each later hop ``hop_delay``."""
+        first = int(self.conventions.get("first_hop_delay", self.hop_delay))
+        return 0 if hops == 0 else first + self.hop_delay * (hops - 1)
+
     def for_variant(self, variant: Optional[str]) -> "Profile":
         """This profile with a chip variant's limits laid over the common ones."""
         variant = variant or self.default_variant

@@ -1,0 +1,430 @@
+"""The Xylo target: a NIR graph on SynSense Xylo through Rockpool 3.1 and XyloSim.
+
+The pipeline is a Xylo user's: Rockpool modules (``LinearTorch``, ``LIFTorch``)
+-> the chip's ``mapper`` -> ``global_quantize`` or ``channel_quantize`` ->
+``XyloSim.from_specification`` -> evolve. nirdeploy builds the Rockpool modules
+from the NIR nodes itself: Rockpool's ``from_nir`` fails on NIR LIF, truncates
+LI's tau, ignores CubaLIF's w_in and v_reset, adds v_leak as an unscaled bias
+and guesses dt from r.
+
+A Xylo neuron computes, per step (XyloSim's C++ and LIFTorch agree)::
+
+    i = beta (i + x');  v = alpha v + i + b;  while v >= thr: spike, v -= thr
+
+with ``alpha = 1 - 2**-dash_mem``, ``beta = 1 - 2**-dash_syn`` and
+``dash = round(log2(tau / dt))`` (4 bits). Each neuron keeps the reference's
+steady state (docs/semantics.md), so that rounding tau to a power of two
+changes only the time course:
+
+    CubaLIF: x' = r w_in (1 - alpha)(1 - beta) / beta * W s,   b = (1 - alpha) v_leak
+
+which is the reference's equation exactly where tau / dt is a power of two. A
+reference LIF has no synaptic current, and Xylo cannot pass an input straight
+to the membrane (dash_syn = 0 clears the current before it is added): a LIF
+gets the shortest synapse, dash_syn = 1, and x' = r (1 - alpha) W s, the same
+total input spread over the following steps (half, a quarter, ...). An
+Affine's bias becomes the neuron's bias with the same steady state.
+docs/xylo.md has the rest (quantisation, delays, Rockpool bugs worked around).
+"""
+
+import copy
+import importlib
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import nir
+import numpy as np
+import torch
+
+from ..check import Problem
+from ..errors import TargetError
+from ..neurons import reset_mode
+from ..passes import flatten_subgraphs
+from .base import Deployment, Target
+
+WEIGHTS = (nir.Affine, nir.Linear)
+NEURONS = (nir.LIF, nir.CubaLIF)
+MAX_DASH = 15                # 4-bit decays
+WEIGHT_LIMIT = 127           # int8 weights
+THRESHOLD_LIMIT = 2**15 - 1  # int16 thresholds and states
+HIDDEN_SPIKES_PER_STEP = 31  # XyloSim's caps (XyloIAFNeuron.h); the reference has 1
+OUTPUT_SPIKES_PER_STEP = 1
+
+
+def rockpool_xylo(variant: str) -> tuple:
+    """(mapper, XyloSim, mapper options) for a chip variant, imported without samna.
+
+    Why: ``import rockpool.devices.xylo`` runs its ``__init__``, which imports
+    ``syns65302``, whose ``__init__`` imports ``afe_samna_pdm`` and so samna (not
+    installable: its PyPI releases are stubs). Registering the package as an
+    empty module with the real ``__path__`` skips those ``__init__`` files; the
+    submodules the mapper and XyloSim live in import normally.
+    """
+    import rockpool.devices
+
+    xylo_dir = Path(rockpool.devices.__file__).parent / "xylo"
+    for package, folder in (("rockpool.devices.xylo", xylo_dir), ("rockpool.devices.xylo.syns65302", xylo_dir / "syns65302")):
+        if package not in sys.modules:
+            stub = types.ModuleType(package)
+            stub.__path__, stub.__package__ = [str(folder)], package
+            sys.modules[package] = stub
+    sim = importlib.import_module("rockpool.devices.xylo.syns63300.xylo_sim").XyloSim
+    if variant == "syns61201":
+        module = importlib.import_module("rockpool.devices.xylo.syns61201")
+        return module.mapper, module.XyloSim, {"max_hidden_neurons": 1000, "max_output_neurons": 8}
+    mapper = importlib.import_module("rockpool.devices.xylo.syns65302.xylo_mapper").mapper
+    if variant == "syns65302":
+        return mapper, sim, {"max_hidden_neurons": 992, "max_output_neurons": 16}
+    # The IMU's own mapper (syns63300) fails on a single hidden layer ("32 is not in
+    # list"): the XyloAudio 3 mapper, bounded to the IMU's sizes, gives its layout.
+    return mapper, sim, {"max_hidden_neurons": 496, "max_output_neurons": 16}
+
+
+@dataclass
+class XyloLayer:
+    """One neuron population of the chain: the weights into it and its own recurrent weights."""
+
+    neuron: str
+    weight: str
+    recurrent: Optional[str] = None
+
+
+class ChainError(Exception):
+    def __init__(self, node: str, found: str):
+        super().__init__(found)
+        self.node, self.found = node, found
+
+
+def xylo_chain(graph: nir.NIRGraph) -> list:
+    """The layers of a flat graph Input -> W -> N [<-> R] (-> W -> N)* -> Output, or ChainError
+    naming the node where the graph leaves that form."""
+    nodes = graph.nodes
+    successors = {n: [b for a, b in graph.edges if a == n] for n in nodes}
+    predecessors = {n: [a for a, b in graph.edges if b == n] for n in nodes}
+    inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise ChainError(",".join(inputs) or "(graph)", f"{len(inputs)} Input nodes; Xylo takes one")
+    layers, current, seen = [], inputs[0], set(inputs)
+    while True:
+        ahead = [n for n in successors[current] if not (layers and n == layers[-1].recurrent)]
+        if len(ahead) != 1:
+            raise ChainError(current, f"feeds {len(ahead)} nodes ({', '.join(ahead)}); Xylo needs a chain of layers")
+        (following,) = ahead
+        if isinstance(nodes[following], nir.Output):
+            if not layers:
+                raise ChainError(following, "an input straight to the output")
+            seen.add(following)
+            break
+        if not isinstance(nodes[following], WEIGHTS) or predecessors[following] != [current]:
+            raise ChainError(following, f"{type(nodes[following]).__name__} after {current}; expected one Affine/Linear fed only by it")
+        targets = successors[following]
+        if len(targets) != 1 or not isinstance(nodes[targets[0]], NEURONS):
+            raise ChainError(following, f"feeds {targets}; an Affine/Linear must feed one LIF/CubaLIF")
+        neuron = targets[0]
+        recurrent = [p for p in predecessors[neuron] if p != following]
+        if len(recurrent) > 1 or (recurrent and not (
+                isinstance(nodes[recurrent[0]], WEIGHTS) and predecessors[recurrent[0]] == [neuron]
+                and successors[recurrent[0]] == [neuron])):
+            raise ChainError(neuron, f"inputs from {predecessors[neuron]}; a neuron takes one layer and its own recurrent Affine/Linear")
+        layers.append(XyloLayer(neuron, following, recurrent[0] if recurrent else None))
+        seen.update({following, neuron, *recurrent})
+        current = neuron
+    left = [n for n in nodes if n not in seen]
+    if left:
+        raise ChainError(left[0], "not on the chain from the Input to the Output")
+    return layers
+
+
+def dash(tau, dt) -> np.ndarray:
+    """Xylo's bit-shift decay for time constant ``tau``: round(log2(tau / dt))."""
+    return np.round(np.log2(np.asarray(tau, dtype=np.float64) / dt)).astype(int)
+
+
+@dataclass
+class NeuronConstants:
+    """A population in Xylo's terms, in float: per-neuron arrays."""
+
+    dash_mem: np.ndarray
+    dash_syn: np.ndarray
+    gain: np.ndarray       # multiplies the NIR weights into this population
+    bias: np.ndarray
+    threshold: np.ndarray
+
+
+def neuron_constants(node, dt: float, input_bias=0.0) -> NeuronConstants:
+    """The mapping of the module docstring; ``input_bias`` the summed Affine biases into the node."""
+    n = int(np.prod(node.output_type["output"]))
+    per_neuron = lambda value: np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
+    if isinstance(node, nir.LIF):
+        dash_mem, dash_syn, w_in = dash(node.tau, dt), np.ones(n, int), 1.0
+    else:
+        dash_mem, dash_syn, w_in = dash(node.tau_mem, dt), dash(node.tau_syn, dt), node.w_in
+    leak, syn_leak = 2.0 ** -per_neuron(dash_mem), 2.0 ** -per_neuron(dash_syn)
+    gain = per_neuron(node.r * w_in * leak * syn_leak / (1 - syn_leak))
+    bias = leak * per_neuron(node.v_leak) + per_neuron(node.r * w_in * leak) * input_bias
+    return NeuronConstants(per_neuron(dash_mem).astype(int), per_neuron(dash_syn).astype(int), gain, bias,
+                           per_neuron(node.v_threshold))
+
+
+def _weight(node) -> np.ndarray:
+    return np.asarray(node.weight, dtype=np.float64)
+
+
+def _bias(node) -> np.ndarray:
+    return np.asarray(getattr(node, "bias", 0.0), dtype=np.float64)
+
+
+def layer_constants(graph: nir.NIRGraph, layers: list, dt: float) -> list:
+    """(NeuronConstants, input weights [post, pre], recurrent weights or None) per layer, in Xylo's units."""
+    mapped = []
+    for layer in layers:
+        weight, rec = graph.nodes[layer.weight], graph.nodes[layer.recurrent] if layer.recurrent else None
+        constants = neuron_constants(graph.nodes[layer.neuron], dt, _bias(weight) + (_bias(rec) if rec else 0.0))
+        scale = constants.gain[:, None]
+        mapped.append((constants, _weight(weight) * scale, _weight(rec) * scale if rec else None))
+    return mapped
+
+
+def _relative_rms(values: np.ndarray, scale: float) -> float:
+    norm = np.sqrt(np.mean(values**2))
+    return 0.0 if norm == 0 else float(np.sqrt(np.mean((np.round(values * scale) / scale - values) ** 2)) / norm)
+
+
+def group_scale(weights: list, constants: list) -> tuple:
+    """(scale, unlimited scale) of Rockpool's global quantisation for a group of layers: 127 over the
+    largest weight or bias, lowered where a threshold would then need more than 16 bits."""
+    peak = max([np.max(np.abs(w)) for w in weights] + [np.max(np.abs(c.bias)) for c in constants])
+    scale = WEIGHT_LIMIT / peak if peak else 1.0
+    return min(scale, THRESHOLD_LIMIT / max(np.max(c.threshold) for c in constants)), scale
+
+
+def quantisation_groups(mapped: list) -> list:
+    """(scale, unlimited scale) per layer: hidden layers share one (input and recurrent weights), the output has its own."""
+    hidden = mapped[:-1]
+    hidden_scale = group_scale([w for _, w_in, w_rec in hidden for w in (w_in, w_rec) if w is not None],
+                               [c for c, _, _ in hidden])
+    return [hidden_scale] * len(hidden) + [group_scale([mapped[-1][1]], [mapped[-1][0]])]
+
+
+class XyloTarget(Target):
+    @property
+    def variant(self) -> str:
+        return self.profile.name.partition(":")[2] or self.profile.default_variant
+
+    def runtime_status(self) -> tuple:
+        try:
+            import xylosim  # noqa: F401  (without it Rockpool's XyloSim is a placeholder that fails when called)
+
+            rockpool_xylo(self.variant)
+        except ImportError as error:
+            return False, (f"Xylo's runtime is missing ({error}); pip install xylosim==0.1.3 (builds from source: "
+                           "needs g++ and the Python headers) and pip install --no-deps rockpool==3.1.0")
+        from importlib.metadata import version
+
+        return True, f"rockpool {version('rockpool')}, xylosim {version('xylosim')} ({self.variant})"
+
+    def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
+        if any(type(node).__name__ not in self.profile.nodes for node in graph.nodes.values()):
+            return []  # the generic node-type rule reports them
+        try:
+            layers = xylo_chain(graph)
+        except ChainError as error:
+            return [Problem(error.node, "layer chain", error.found,
+                            "Input -> Affine/Linear -> LIF/CubaLIF [+ recurrent Affine/Linear] (-> ...)* -> Output",
+                            "restructure the network as a chain of layers")]
+        problems = _structure_problems(layers) + _neuron_problems(graph, layers, dt)
+        if not any(p.severity == "error" for p in problems):
+            problems += _quantisation_problems(graph, layers, dt)
+        return problems
+
+    def deploy(self, graph: nir.NIRGraph, dt: float, quantisation: str = "global", simulator: str = "xylosim",
+               **options) -> Deployment:
+        """``quantisation``: 'global' or 'channel' (Rockpool's quantisers); ``simulator``: 'xylosim' (the
+        bit-accurate simulator) or 'float' (Rockpool's float LIFTorch with Xylo's bit-shift decays and spike
+        caps, delayed as Xylo delays each layer: no integer rounding)."""
+        if quantisation not in ("global", "channel"):
+            raise TargetError(f"xylo: quantisation must be 'global' or 'channel', got {quantisation!r}")
+        if simulator not in ("xylosim", "float"):
+            raise TargetError(f"xylo: simulator must be 'xylosim' or 'float', got {simulator!r}")
+        if options:
+            raise TargetError(f"xylo: unknown deploy options {sorted(options)}; known: quantisation, simulator")
+        ready, detail = self.runtime_status()
+        if not ready:
+            raise TargetError(detail)
+        self.ensure_deployable(graph, dt)
+        flat = flatten_subgraphs(graph)
+        layers = xylo_chain(flat)
+        net = rockpool_network(layers, layer_constants(flat, layers, dt), dt)
+        if simulator == "float":
+            return Deployment(self.name, net, _float_runner(net, layers))
+        spec, hidden_ids = xylo_specification(net, self.variant, quantisation)
+        _, xylo_sim, _ = rockpool_xylo(self.variant)
+        sim = xylo_sim.from_specification(**spec)
+        return Deployment(self.name, sim, _xylosim_runner(sim, layers, hidden_ids))
+
+
+def _structure_problems(layers) -> list:
+    problems = []
+    if len(layers) < 2:
+        problems.append(Problem(layers[0].neuron, "two neuron layers", "1 neuron layer", ">= 2 (hidden and output)",
+                                "add a hidden layer: Xylo's output neurons take input only from hidden neurons"))
+    if layers[-1].recurrent:
+        problems.append(Problem(layers[-1].neuron, "output neurons not recurrent", f"recurrent via {layers[-1].recurrent}",
+                                "no recurrent weights on output neurons", "move the recurrence to a hidden layer"))
+    return problems
+
+
+def _neuron_problems(graph, layers, dt) -> list:
+    problems = []
+    for layer in layers:
+        name, node = layer.neuron, graph.nodes[layer.neuron]
+        taus = {"tau": node.tau} if isinstance(node, nir.LIF) else {"tau_mem": node.tau_mem, "tau_syn": node.tau_syn}
+        for field, tau in taus.items():
+            shifts = dash(tau, dt)
+            if np.any(shifts < 1):
+                problems.append(Problem(name, f"{field} >= 1.42 dt", f"min {np.min(tau):.3g} s (dash {np.min(shifts)})",
+                                        f"dash 1..{MAX_DASH}: {np.sqrt(2) * dt:.3g} s",
+                                        "dash = round(log2(tau/dt)) = 0 is no decay Xylo can run; lengthen tau or lower dt"))
+            if np.any(shifts > MAX_DASH):
+                problems.append(Problem(name, f"{field} fits 4-bit dash", f"max {np.max(tau):.3g} s (dash {np.max(shifts)})",
+                                        f"{2 ** (MAX_DASH + 0.5) * dt:.3g} s at dt={dt:g}",
+                                        "shorten tau or raise dt"))
+            error = np.max(np.abs(2.0 ** shifts * dt / np.asarray(tau) - 1))
+            if error > 0.01:
+                problems.append(Problem(name, f"{field} as a bit shift", f"decay rate off by up to {error:.1%}",
+                                        "tau = 2**dash dt is exact", "choose tau/dt a power of two to remove decay error",
+                                        "warning"))
+        if isinstance(node, nir.LIF):
+            problems.append(Problem(name, "LIF synapse", "LIF has no synaptic current", "Xylo neurons have one",
+                                    "the input reaches the membrane over the following steps (dash_syn = 1); "
+                                    "use CubaLIF for exact timing", "warning"))
+        if np.any(np.asarray(node.v_threshold) <= 0):
+            problems.append(Problem(name, "v_threshold > 0", f"min {np.min(node.v_threshold):.3g}", "> 0",
+                                    "Xylo fires at a positive threshold above its 0 rest"))
+        if reset_mode(node) == "subtract" and np.any(np.asarray(node.v_reset) != 0):
+            problems.append(Problem(name, "v_reset = 0", f"v_reset up to {np.max(np.abs(node.v_reset)):.3g}", "0",
+                                    "Xylo's potentials start at 0: shift v_reset, v_leak, v_threshold by -v_reset"))
+        node_dt = node.metadata.get("dt")
+        if node_dt is not None and not np.isclose(float(node_dt), dt):
+            problems.append(Problem(name, "one dt for all neurons", f"{float(node_dt):g} s", f"{dt:g} s (the graph's)",
+                                    "Xylo runs every neuron at one dt: re-export the layer at the graph's dt"))
+    return problems
+
+
+def _quantisation_problems(graph, layers, dt) -> list:
+    mapped = layer_constants(graph, layers, dt)
+    problems = []
+    for layer, (constants, w_in, w_rec), (scale, unlimited) in zip(layers, mapped, quantisation_groups(mapped)):
+        if scale < unlimited:
+            problems.append(Problem(layer.neuron, "16-bit threshold",
+                                    f"threshold {np.max(constants.threshold):.3g} needs {np.max(constants.threshold) * unlimited:.0f} at the weights' scale",
+                                    str(THRESHOLD_LIMIT), "the quantiser scales the weights down by "
+                                    f"{unlimited / scale:.3g}x to fit; lower v_threshold relative to the weights", "warning"))
+        for name, weights in ((layer.weight, w_in), (layer.recurrent, w_rec)):
+            error = 0.0 if weights is None else _relative_rms(weights, scale)
+            if error > 0.01:
+                problems.append(Problem(name, "8-bit weights", f"relative RMS error {error:.2%} after global scaling",
+                                        "1%", "the weights need more than 8 bits at Xylo's scale; compare measures "
+                                        "the effect (channel quantisation scales per neuron)", "warning"))
+        lost = (constants.bias != 0) & (np.round(constants.bias * scale) == 0)
+        if np.any(lost):
+            problems.append(Problem(layer.neuron, "bias survives quantisation",
+                                    f"{int(lost.sum())} nonzero bias(es) round to 0 (largest {np.max(np.abs(constants.bias[lost])):.3g})",
+                                    f"|bias| >= {0.5 / scale:.3g}", "raise v_leak / the Affine bias, or drop it", "warning"))
+    return problems
+
+
+def rockpool_network(layers: list, mapped: list, dt: float):
+    """Rockpool's Sequential(LinearTorch, LIFTorch, ...) computing the mapped layers, float."""
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+
+    modules, size_in = [], mapped[0][1].shape[1]
+    for index, (constants, w_in, w_rec) in enumerate(mapped):
+        last = index == len(mapped) - 1
+        tensor = lambda value: torch.as_tensor(np.asarray(value), dtype=torch.float32)
+        modules.append(LinearTorch((size_in, w_in.shape[0]), weight=tensor(w_in.T), has_bias=False))
+        modules.append(LIFTorch(
+            w_in.shape[0], leak_mode="bitshifts", dash_mem=tensor(constants.dash_mem),
+            dash_syn=tensor(constants.dash_syn[:, None]), threshold=tensor(constants.threshold),
+            bias=tensor(constants.bias), has_rec=w_rec is not None,
+            w_rec=tensor(w_rec.T) if w_rec is not None else None, dt=dt,
+            max_spikes_per_dt=OUTPUT_SPIKES_PER_STEP if last else HIDDEN_SPIKES_PER_STEP))
+        size_in = w_in.shape[0]
+    return Sequential(*modules)
+
+
+def xylo_specification(net, variant: str, quantisation: str = "global") -> tuple:
+    """(the quantised specification XyloSim.from_specification takes, hidden hardware ids per layer)."""
+    from rockpool.transform.quantize_methods import channel_quantize, global_quantize
+
+    mapper, _, sizes = rockpool_xylo(variant)
+    spec = mapper(net.as_graph(), weight_dtype="float", threshold_dtype="float", dash_dtype="float", **sizes)
+    spec.pop("mapped_graph")
+    neurons = list(net.modules().values())[1::2]
+    hidden_ids = [list(m._hw_ids) for m in neurons[:-1]]
+    output_ids = [i - sizes["max_hidden_neurons"] for i in neurons[-1]._hw_ids]
+    # Our dashes, thresholds and biases, placed by hardware id: the mapper would take the
+    # dashes from as_graph's taus (a float log2 of a tau converted back from the dash).
+    for ids, module, suffix in [(ids, m, "") for ids, m in zip(hidden_ids, neurons)] + [(output_ids, neurons[-1], "_out")]:
+        spec[f"dash_mem{suffix}"][ids] = module.dash_mem.detach().numpy()
+        spec[f"dash_syn{suffix}"][ids] = module.dash_syn.detach().numpy()[:, 0]
+        spec[f"threshold{suffix}"][ids] = module.threshold.detach().numpy()
+        spec[f"bias{suffix}"][ids] = module.bias.detach().numpy()
+    quantiser = global_quantize if quantisation == "global" else channel_quantize
+    floats = dict(spec)
+    spec.update(quantiser(**copy.deepcopy(floats)))  # channel_quantize writes into the arrays it is given
+    # Rockpool 3.1 quantiser bugs: channel_quantize leaves hidden biases unscaled with one synapse
+    # per neuron (rounded to 0), global_quantize scales output biases by the hidden scale. Each
+    # bias takes its own neuron's scale, the one its threshold got.
+    for suffix in ("", "_out"):
+        threshold = floats[f"threshold{suffix}"]
+        ratio = np.divide(spec[f"threshold{suffix}"], threshold, out=np.zeros_like(threshold), where=threshold != 0)
+        spec[f"bias{suffix}"] = np.round(floats[f"bias{suffix}"] * ratio).astype(int)
+    return spec, hidden_ids
+
+
+def _float_runner(net, layers: list):
+    """Rockpool's float modules, each layer's output delayed as Xylo delays it (0 for the first layer, one
+    more step per later layer): in a time-invariant chain starting at rest, delaying a layer's input
+    equals delaying its output."""
+
+    def run(inputs, record: bool, progress: bool = False):
+        (x,) = inputs
+        signal, recorded = x.transpose(0, 1).float(), {}
+        with torch.no_grad():
+            modules = list(net.modules().values())
+            for index, layer in enumerate(layers):
+                for module in modules[2 * index : 2 * index + 2]:
+                    module.reset_state()
+                    signal, _, _ = module(signal)
+                recorded[layer.neuron] = _delayed(signal.transpose(0, 1), index)
+        outputs = recorded.pop(layers[-1].neuron)
+        return outputs, recorded
+
+    return run
+
+
+def _delayed(spikes: torch.Tensor, steps: int) -> torch.Tensor:
+    return torch.cat([torch.zeros_like(spikes[:steps]), spikes[: spikes.shape[0] - steps]]) if steps else spikes
+
+
+def _xylosim_runner(sim, layers: list, hidden_ids: list):
+    """XyloSim, one sample at a time from reset; outputs [T, B, n_out], hidden layers' spike counts by node."""
+
+    def run(inputs, record: bool, progress: bool = False):
+        (x,) = inputs
+        outputs, hidden = [], []
+        for sample in x.transpose(0, 1).cpu().numpy().astype(int):
+            sim.reset_state()
+            out, _, recording = sim.evolve(sample, record=True)
+            outputs.append(torch.as_tensor(out, dtype=torch.float32))
+            hidden.append(torch.as_tensor(recording["Spikes"], dtype=torch.float32))
+        outputs, hidden = torch.stack(outputs, 1), torch.stack(hidden, 1)
+        layer_spikes = {layer.neuron: hidden[..., ids] for layer, ids in zip(layers, hidden_ids)}
+        return outputs, layer_spikes
+
+    return run
