@@ -1,0 +1,86 @@
+"""The Lava target (lava-nc 0.10.0 in nirdeploy's Python 3.10 runtime) against the reference and hand computation.
+
+These tests start the real Lava simulator in a subprocess; the runtime is created by
+``nirdeploy setup lava`` (scripts/setup.sh runs it).
+"""
+
+import math
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+import nirdeploy
+from nirdeploy.errors import TargetError
+from nirdeploy.targets import get_target
+
+DT = 1e-3
+T = 200
+
+pytestmark = pytest.mark.skipif(not get_target("lava").runtime_status()[0],
+                                reason="the Lava runtime is not set up: run `nirdeploy setup lava`")
+
+
+def rng(seed):
+    return np.random.default_rng(seed)
+
+
+def io(n):
+    return nir.Input(input_type={"input": np.array([n])}), nir.Output(output_type={"output": np.array([n])})
+
+
+def affine(n_out, n_in, seed, gain=1.0):
+    r = rng(seed)
+    return nir.Affine(r.uniform(-gain, gain, (n_out, n_in)) + 0.3 * gain, r.uniform(-0.05, 0.1, n_out))
+
+
+def lif(n, seed, tau=5e-3):
+    """Per-neuron r, v_leak, v_threshold and v_reset; one tau (Lava's dv is one value per process)."""
+    r = rng(seed)
+    v_leak = r.uniform(-0.2, 0.1, n)
+    return nir.LIF(tau=np.full(n, tau), r=r.uniform(0.7, 1.5, n), v_leak=v_leak,
+                   v_threshold=v_leak + r.uniform(0.4, 1.0, n), v_reset=v_leak + r.uniform(-0.3, 0.2, n))
+
+
+def integrate(n, seed):
+    r = rng(seed)
+    return nir.IF(r=r.uniform(600, 1400, n), v_threshold=r.uniform(0.6, 1.2, n), v_reset=r.uniform(-0.3, 0.2, n))
+
+
+def cuba(n, seed):
+    r = rng(seed)
+    v_leak = r.uniform(-0.1, 0.1, n)
+    return nir.CubaLIF(tau_syn=np.full(n, 3e-3), tau_mem=np.full(n, 6e-3), r=r.uniform(0.6, 1.6, n), v_leak=v_leak,
+                       w_in=r.uniform(0.6, 1.6, n), v_threshold=v_leak + r.uniform(0.3, 0.8, n),
+                       v_reset=v_leak + r.uniform(-0.2, 0.1, n))
+
+
+def feedforward():
+    """LIF, IF and CubaLIF layers, Affine and Linear weights."""
+    nodes = {"input": io(10)[0], "fc1": affine(16, 10, 1), "lif": lif(16, 2), "fc2": affine(12, 16, 3),
+             "if": integrate(12, 4), "fc3": nir.Linear(rng(5).uniform(-0.5, 1.5, (6, 12))), "cuba": cuba(6, 6),
+             "output": io(6)[1]}
+    edges = [("input", "fc1"), ("fc1", "lif"), ("lif", "fc2"), ("fc2", "if"), ("if", "fc3"), ("fc3", "cuba"),
+             ("cuba", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges), 10
+
+
+def recurrent():
+    """A recurrent LIF layer, then a recurrent CubaLIF nested as snnTorch writes RSynaptic."""
+    inner = nir.NIRGraph(
+        nodes={"input": io(6)[0], "cuba": cuba(6, 21), "w_rec": affine(6, 6, 22, gain=0.6), "output": io(6)[1]},
+        edges=[("input", "cuba"), ("cuba", "w_rec"), ("w_rec", "cuba"), ("cuba", "output")],
+    )
+    nodes = {"input": io(10)[0], "fc": affine(12, 10, 23), "lif": lif(12, 24), "rec": affine(12, 12, 25, gain=0.5),
+             "fc2": affine(6, 12, 26), "rsyn": inner, "output": io(6)[1]}
+    edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "fc2"), ("fc2", "rsyn"),
+             ("rsyn", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges), 10
+
+
+GRAPHS = {"feedforward": feedforward, "recurrent": recurrent}
+
+
+def spikes(n, batch=2, steps=T, seed=3):
+    return (torch.rand((steps, batch, n), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
