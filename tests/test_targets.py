@@ -175,7 +175,8 @@ def test_recurrence_and_uniformity_rules():
     assert problems(report, "recurrence")[0].found == "recurrent edge lif -> rec"
     assert problems(report, "uniform parameters")[0].found == "v_threshold differs per neuron"
     g.nodes["lif"].tau = np.array([2e-3, 2e-3, 4e-3])
-    split = problems(nirdeploy.check(g, "lava"), "one value per process")[0]
+    splitting = parse_profile({**GOOD, "name": "splitting", "uniform_per_population": ["tau"]}, "s.yaml")
+    split = problems(nirdeploy.check(g, Target(splitting)), "one value per process")[0]
     assert split.severity == "warning" and split.found == "2 distinct tau"
 
 
@@ -200,9 +201,10 @@ def test_target_without_adapter_says_so():
     (inp, _), (_, out) = io(3), io(3)
     g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
               [("input", "fc"), ("fc", "lif"), ("lif", "output")])
-    assert nirdeploy.check(g, "lava").ok
-    with pytest.raises(TargetError, match="'lava' has a profile but no adapter"):
-        nirdeploy.deploy(g, "lava")
+    bare = Target(parse_profile({**GOOD, "name": "bare"}, "bare.yaml"))
+    assert nirdeploy.check(g, bare).ok
+    with pytest.raises(TargetError, match="'bare' has a profile but no adapter"):
+        nirdeploy.deploy(g, bare)
 
 
 def test_quantisation_error_by_hand():
