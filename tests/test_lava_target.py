@@ -5,7 +5,11 @@ These tests start the real Lava simulator in a subprocess; the runtime is create
 """
 
 import math
+import subprocess
+import time
+from pathlib import Path
 
+import h5py
 import nir
 import numpy as np
 import pytest
@@ -13,8 +17,10 @@ import torch
 
 import nirdeploy
 from nirdeploy.compare import agreement_report, run_targets
-from nirdeploy.errors import TargetError
+from nirdeploy.errors import OutputExistsError, TargetError
 from nirdeploy.targets import get_target
+from nirdeploy.targets import lava_runtime
+from nirdeploy.targets.lava import run_worker
 
 DT = 1e-3
 T = 200
@@ -116,3 +122,87 @@ def test_fixed_point_agreement(name):
         got = runs["lava"][1][row["name"]][d:].sum(0).flatten().numpy()
         assert np.corrcoef(ref, got)[0, 1] >= 0.99, row["name"]
         assert row["spike_train_match"] >= 0.7, row["name"]
+
+
+@pytest.mark.parametrize("precision", ["float", "fixed"])
+def test_single_lif_fires_at_the_exact_solution_steps(precision):
+    """One LIF (tau 10 ms, r 1, threshold 1) driven by w = 1.5 every step: by hand, the Euler solution
+    v_k = w (1 - (1 - dt/tau)^k) first reaches 1 at k = ceil(ln(1 - 1/w) / ln(1 - dt/tau)) = 11 steps
+    (the continuous solution crosses at -tau ln(1 - 1/w) = 10.99 ms), then it restarts from 0."""
+    tau, w, steps = 1e-2, 1.5, 60
+    period = math.ceil(math.log(1 - 1 / w) / math.log(1 - DT / tau))
+    assert period == 11 and 10 < -tau * math.log(1 - 1 / w) / DT <= 11
+    graph = nir.NIRGraph(
+        nodes={"input": io(1)[0], "w": nir.Linear(np.array([[w]])),
+               "lif": nir.LIF(tau=np.array([tau]), r=np.ones(1), v_leak=np.zeros(1), v_threshold=np.ones(1),
+                              v_reset=np.zeros(1)), "output": io(1)[1]},
+        edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
+    out = nirdeploy.deploy(graph, "lava", dt=DT, precision=precision).run(torch.ones(steps, 1, 1))
+    fired = torch.nonzero(out[:, 0, 0]).flatten().tolist()
+    hop = 1  # the Dense delivers one step late
+    assert fired == list(range(period - 1 + hop, steps, period))
+
+
+def test_worker_error_comes_back_readable(tmp_path):
+    (tmp_path / "request.json").write_text('{"dt": 0.001, "precision": "float", "steps": 5, "depths": {}}')
+    with pytest.raises(TargetError, match=r"(?s)the Lava worker failed: .*graph\.nir.*worker traceback:.*Traceback"):
+        run_worker(tmp_path, timeout=60)
+
+
+def test_hang_is_killed_at_the_timeout(tmp_path):
+    graph, n = feedforward()
+    deployment = nirdeploy.deploy(graph, "lava", dt=DT, timeout=4)
+    start = time.perf_counter()
+    with pytest.raises(TargetError, match="did not finish within 4 s and was killed"):
+        deployment.run(spikes(n, batch=1, steps=300_000))
+    assert time.perf_counter() - start < 60
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and b"lava_worker" in _cmdline(p)]
+    assert leftovers == []
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def chain():
+    """A chain netx can hold: Linear -> LIF (v_leak = v_reset, so no bias) -> Linear -> recurrent CubaLIF."""
+    first, second = lif(16, 31), cuba(6, 32)
+    first.v_leak, second.v_leak = first.v_reset, second.v_reset
+    nodes = {"input": io(10)[0], "fc1": nir.Linear(affine(16, 10, 33).weight), "lif": first,
+             "fc2": nir.Linear(affine(6, 16, 34).weight), "cuba": second,
+             "rec": nir.Linear(affine(6, 6, 35, gain=0.5).weight), "output": io(6)[1]}
+    edges = [("input", "fc1"), ("fc1", "lif"), ("lif", "fc2"), ("fc2", "cuba"), ("cuba", "rec"), ("rec", "cuba"),
+             ("cuba", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def test_netx_file_runs_in_netx_reader_as_the_direct_network(tmp_path):
+    net = tmp_path / "chain.net"
+    deployment = nirdeploy.deploy(chain(), "lava", dt=DT, precision="fixed", netx_path=net)
+    assert deployment.artifacts["netx"] == net
+    with h5py.File(net) as f:
+        assert [f[f"layer/{i}/type"][()].decode() for i in range(3)] == ["input", "dense", "dense_rec"]
+        assert f["layer/2/neuron/type"][()].decode() == "CUBA" and f["layer/1/weight"].shape == (16, 10)
+    x = spikes(10, batch=1, steps=80)
+    direct = deployment.run(x)[:, 0].numpy()
+    np.save(tmp_path / "x.npy", x[:, 0].numpy())
+    done = subprocess.run([str(lava_runtime.runtime_python()), str(Path(__file__).parent / "lava_netx_run.py"),
+                           str(net), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Dense" in done.stdout  # netx's own table of the layers it built
+    from_netx = np.load(tmp_path / "y.npy")
+    assert direct.sum() > 0 and np.array_equal(from_netx, direct)
+
+
+def test_netx_file_is_never_overwritten_unasked(tmp_path):
+    net = tmp_path / "mine.net"
+    net.write_text("a user's file")
+    with pytest.raises(OutputExistsError, match="mine.net exists; pass overwrite=True"):
+        nirdeploy.deploy(chain(), "lava", dt=DT, netx_path=net)
+    assert net.read_text() == "a user's file"
+    nirdeploy.deploy(chain(), "lava", dt=DT, netx_path=net, overwrite=True)
+    assert h5py.is_hdf5(net)

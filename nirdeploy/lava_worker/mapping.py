@@ -15,11 +15,13 @@ import numpy as np
 
 NEURONS = (nir.IF, nir.LIF, nir.CubaLIF)
 WEIGHTS = (nir.Affine, nir.Linear)
-# Fixed point: threshold mantissa (vth << 6 = 2**18), so v and u saturate at 2**23 = 32 thresholds.
-VTH_MANT = 2**12
+# Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
+# fires above vth << 6), chosen so that its largest incoming weight is WEIGHT_MAX; at most VTH_MAX, so
+# that v and u (24 bits, saturating at 2**23) keep at least 32 thresholds of range.
+VTH_MAX = 2**12
+WEIGHT_MAX = 254  # the largest mantissa lava-nc keeps in every sign mode
 ACTIVATION_SHIFT = 6
 DECAY_UNIT = 4096
-WEIGHT_EXPONENTS = range(0, 8)  # >= 0: netx stores the weights as integers (mantissa << exponent)
 BIAS_MANT_MAX, BIAS_EXP_MAX = 4095, 7
 
 
@@ -44,7 +46,7 @@ class Population:
     leak: np.ndarray  # per neuron, thresholds per step
     depth: int
 
-    def fixed(self) -> dict:
+    def fixed(self, vth: int) -> dict:
         """du, dv, vth, bias_mant, bias_exp for Loihi's fixed point (lava-nc's bit-accurate LIF)."""
         du = round(self.du * DECAY_UNIT) - 1  # the bit-accurate model decays u by (du + 1) / 4096
         dv = round(self.dv * DECAY_UNIT)
@@ -52,8 +54,8 @@ class Population:
             if not 0 <= value < DECAY_UNIT:
                 raise MappingError(self.name, f"{field_name} is {value} in Loihi's 12-bit decay, outside "
                                    f"0..4095; keep tau between dt and 4096 dt")
-        mant, exp = fixed_bias(self.name, self.leak)
-        return {"du": du, "dv": dv, "vth": VTH_MANT, "bias_mant": mant, "bias_exp": exp}
+        mant, exp = fixed_bias(self.name, self.leak * vth)
+        return {"du": du, "dv": dv, "vth": vth, "bias_mant": mant, "bias_exp": exp}
 
 
 @dataclass
@@ -64,9 +66,6 @@ class Projection:
     pre: str
     post: str
     weights: np.ndarray  # [post, pre]
-
-    def fixed(self) -> tuple:
-        return quantise_weights(self.weights)
 
 
 @dataclass
@@ -80,6 +79,20 @@ class Plan:
     @property
     def depth(self) -> int:
         return max((p.depth for p in self.populations.values()), default=0)
+
+    def threshold_mantissa(self, name: str) -> int:
+        """The fixed-point vth of population ``name``: its largest incoming weight (biases included) maps to
+        WEIGHT_MAX."""
+        incoming = [p.weights for p in self.projections if p.post == name] + [np.atleast_1d(self.biases.get(name, 0.0))]
+        peak = max(float(np.max(np.abs(w))) for w in incoming)
+        return int(np.clip(np.floor(WEIGHT_MAX / peak), 1, VTH_MAX)) if peak > 0 else VTH_MAX
+
+    def fixed_population(self, name: str) -> dict:
+        return self.populations[name].fixed(self.threshold_mantissa(name))
+
+    def fixed_weights(self, weights: np.ndarray, post: str) -> tuple:
+        """(mantissas, relative RMS error) of weights into population ``post``."""
+        return quantise_weights(weights, self.threshold_mantissa(post))
 
 
 def _uniform(name: str, field_name: str, value) -> float:
@@ -152,32 +165,25 @@ def _add_projections(plan: Plan, graph, name: str, node, preds: list, succs: lis
             plan.biases[post] = plan.biases.get(post, 0.0) + np.asarray(node.bias, dtype=np.float64) * gain
 
 
-def quantise_weights(weights: np.ndarray) -> tuple:
-    """(mantissas, weight_exp, relative RMS error) of Lava's 8-bit Dense weights for ``weights`` in thresholds.
-
-    Loihi adds ``w << weight_exp`` to u at ``<< 6``, against a threshold ``VTH_MANT << 6``. With mixed
-    signs lava-nc keeps only even mantissas in -256..254. The exponent is the one of WEIGHT_EXPONENTS
-    with the smallest RMS error (clipping included).
-    """
-    target = weights * VTH_MANT
-    mixed = np.min(weights) < 0 < np.max(weights)
-    low, high = (-256, 254) if mixed else ((-255, 0) if np.max(weights) <= 0 else (0, 255))
-    step = 2 if mixed else 1
-    best = None
-    for exp in WEIGHT_EXPONENTS:
-        mant = np.clip(np.round(target / 2.0**exp / step) * step, low, high)
-        error = np.sqrt(np.mean((mant * 2.0**exp - target) ** 2))
-        if best is None or error < best[2]:
-            best = (mant.astype(np.int32), exp, error)
+def quantise_weights(weights: np.ndarray, vth: int) -> tuple:
+    """(8-bit mantissas, relative RMS error) of ``weights`` (thresholds per spike) for a population with
+    threshold mantissa ``vth``. With mixed signs lava-nc keeps only even mantissas in -256..254, with one
+    sign 0..255 (or -255..0); weight_exp stays 0, as netx's integer weights need."""
+    target = np.asarray(weights, dtype=np.float64) * vth
+    mixed = np.min(target) < 0 < np.max(target)
+    step, low, high = (2, -256, 254) if mixed else (1, -255, 255)
+    mant = np.clip(np.round(target / step) * step, low, high)
     rms = np.sqrt(np.mean(target**2))
-    return best[0], best[1], float(best[2] / rms) if rms > 0 else 0.0
+    error = np.sqrt(np.mean((mant - target) ** 2)) / rms if rms > 0 else 0.0
+    return mant.astype(np.int32), float(error)
 
 
 def fixed_bias(name: str, bias: np.ndarray) -> tuple:
-    """Per neuron (bias_mant, bias_exp) with ``bias_mant << bias_exp`` = bias in v's units, 13-bit mantissa."""
-    value = np.asarray(bias, dtype=np.float64) * VTH_MANT * 2**ACTIVATION_SHIFT
+    """Per neuron (bias_mant, bias_exp) with ``bias_mant << bias_exp`` = ``bias << 6`` (bias in units of the
+    threshold mantissa, v's units being 64 times finer), in a 13-bit mantissa."""
+    value = np.asarray(bias, dtype=np.float64) * 2**ACTIVATION_SHIFT
     exp = np.clip(np.ceil(np.log2(np.maximum(np.abs(value), 1) / BIAS_MANT_MAX)), 0, None).astype(np.int32)
     if np.any(exp > BIAS_EXP_MAX):
-        raise MappingError(name, f"a constant drive of {np.max(np.abs(bias)):.3g} thresholds per step "
+        raise MappingError(name, f"a constant drive of {np.max(np.abs(bias)):.3g} (vth mantissa units) per step "
                            f"exceeds Loihi's bias range ({BIAS_MANT_MAX} << {BIAS_EXP_MAX}); lower v_leak")
     return np.round(value / 2.0**exp).astype(np.int32), exp

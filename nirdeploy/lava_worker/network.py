@@ -17,18 +17,15 @@ from lava.proc.dense.process import Dense
 from lava.proc.io.source import RingBuffer
 from lava.proc.lif.process import LIF
 
-from lava_worker.mapping import Plan, quantise_weights
+from lava_worker.mapping import Plan
 from lava_worker.recorder.process import SpikeRecorder
 
 FLOAT_VTH = np.nextafter(1.0, 0.0)  # Lava fires if v > vth; the reference if v >= 1
 
 
-def _dense(weights: np.ndarray, fixed: bool) -> Dense:
+def _dense(plan: Plan, weights: np.ndarray, post: str, fixed: bool) -> Dense:
     """A Dense with ``weights`` in thresholds per spike; in fixed point quantised as mapping says."""
-    if not fixed:
-        return Dense(weights=weights)
-    mant, exp, _ = quantise_weights(weights)
-    return Dense(weights=mant, weight_exp=exp)
+    return Dense(weights=plan.fixed_weights(weights, post)[0] if fixed else weights)
 
 
 def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tuple:
@@ -43,7 +40,7 @@ def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tu
     neurons, leaks = {}, {}
     for name, pop in plan.populations.items():
         if fixed:
-            p = pop.fixed()
+            p = plan.fixed_population(name)
             neurons[name] = LIF(shape=(pop.size,), du=p["du"], dv=p["dv"], vth=p["vth"], bias_mant=0,
                                 bias_exp=p["bias_exp"], name=name)
             leaks.setdefault(pop.depth, []).append((neurons[name], p["bias_mant"]))
@@ -52,7 +49,7 @@ def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tu
             leaks.setdefault(pop.depth, []).append((neurons[name], pop.leak))
     ports = {**{n: s.s_out for n, s in sources.items()}, **{n: p.s_out for n, p in neurons.items()}}
     for p in plan.projections:
-        dense = _dense(p.weights, fixed)
+        dense = _dense(plan, p.weights, p.post, fixed)
         ports[p.pre].connect(dense.s_in)
         dense.a_out.connect(neurons[p.post].a_in)
     _connect_biases(plan, neurons, steps, fixed)
@@ -76,7 +73,7 @@ def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool) -> None:
     for name, bias in plan.biases.items():
         weights = np.zeros((len(bias), len(depths)))
         weights[:, depths.index(plan.populations[name].depth)] = bias
-        dense = _dense(weights, fixed)
+        dense = _dense(plan, weights, name, fixed)
         source.s_out.connect(dense.s_in)
         dense.a_out.connect(neurons[name].a_in)
 

@@ -2,7 +2,7 @@
 
 Layout, as ``lava.lib.dl.netx.hdf5.Network`` reads it (lava-dl 0.6.0):
 ``/layer/<i>/type`` ('input', 'dense' or 'dense_rec'), ``shape``, ``weight``
-(integers ``mantissa << weight_exp``, float32), ``weight_rec``, ``bias``
+(8-bit integer mantissas as float32; netx finds the exponent itself), ``weight_rec``, ``bias``
 (netx puts it into bias_mant with bias_exp 6) and ``neuron/`` with ``type``
 'CUBA', ``iDecay`` (lava's du + 1), ``vDecay``, ``vThMant``, ``refDelay``,
 ``gradedSpike``. netx builds LIF and Dense processes from it, in fixed point.
@@ -18,10 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .mapping import ACTIVATION_SHIFT, VTH_MANT, MappingError, Plan, quantise_weights
-
-NETX_BIAS_EXP = 6
-
+from .mapping import MappingError, Plan
 
 def chain(plan: Plan) -> list:
     """[(input, n)] + [(population, feed-forward projection, recurrent projection or None)] in order."""
@@ -42,11 +39,6 @@ def chain(plan: Plan) -> list:
     return layers
 
 
-def _integer_weights(weights: np.ndarray) -> np.ndarray:
-    mant, exp, _ = quantise_weights(weights)
-    return (mant.astype(np.int64) << exp).astype(np.float32)
-
-
 def write_netx(plan: Plan, path) -> None:
     layers = chain(plan)
     with h5py.File(Path(path), "w") as f:
@@ -57,13 +49,14 @@ def write_netx(plan: Plan, path) -> None:
             group = f.create_group(f"layer/{i}")
             group.create_dataset("type", data=np.bytes_("dense_rec" if recurrent else "dense"))
             group.create_dataset("shape", data=np.array([pop.size]))
-            group.create_dataset("weight", data=_integer_weights(forward.weights))
+            group.create_dataset("weight", data=plan.fixed_weights(forward.weights, pop.name)[0].astype(np.float32))
             if recurrent:
-                group.create_dataset("weight_rec", data=_integer_weights(recurrent.weights))
+                group.create_dataset("weight_rec", data=plan.fixed_weights(recurrent.weights, pop.name)[0]
+                                     .astype(np.float32))
+            fixed = plan.fixed_population(pop.name)
             drive = pop.leak + plan.biases.get(pop.name, 0.0) / pop.du  # steady state of a constant current
-            group.create_dataset("bias", data=np.round(drive * VTH_MANT * 2**ACTIVATION_SHIFT / 2**NETX_BIAS_EXP)
-                                 .astype(np.float32))
-            fixed = pop.fixed()
+            # netx sets bias_mant = bias with bias_exp 6, as the direct network's bias_mant << bias_exp = drive << 6.
+            group.create_dataset("bias", data=np.round(drive * fixed["vth"]).astype(np.float32))
             neuron = group.create_group("neuron")
             neuron.create_dataset("type", data=np.bytes_("CUBA"))
             neuron.create_dataset("iDecay", data=fixed["du"] + 1)

@@ -76,12 +76,13 @@ def _timing_problems(flat: nir.NIRGraph, plan, depths: dict) -> list:
 def _fixed_point_problems(plan) -> list:
     problems = []
     for p in plan.projections:
-        _, exp, error = p.fixed()
-        problems.append(Problem(p.node, "fixed_pt weights", f"relative RMS error {error:.3%} (weight_exp {exp})",
-                                "8-bit mantissa", "precision='fixed' only; compare measures the effect", "warning"))
-    for name, pop in plan.populations.items():
+        _, error = plan.fixed_weights(p.weights, p.post)
+        problems.append(Problem(p.node, "fixed_pt weights", f"relative RMS error {error:.3%} (vth mantissa "
+                                f"{plan.threshold_mantissa(p.post)} of {p.post})", "8-bit mantissa",
+                                "precision='fixed' only; compare measures the effect", "warning"))
+    for name in plan.populations:
         try:
-            pop.fixed()
+            plan.fixed_population(name)
         except MappingError as error:
             problems.append(Problem(name, "fixed_pt parameters", error.detail, "Loihi's formats",
                                     "precision='fixed' cannot run this node; precision='float' can", "warning"))
