@@ -86,11 +86,37 @@ def recurrent():
     return nir.NIRGraph(nodes=nodes, edges=edges), 10
 
 
-GRAPHS = {"feedforward": feedforward, "recurrent": recurrent}
+def conv():
+    """Conv2d -> IF -> AvgPool2d -> Conv2d -> LIF -> SumPool2d -> Flatten -> Affine -> LIF."""
+    r = rng(11)
+    shape = (2, 8, 8)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array(shape)}),
+        "conv1": nir.Conv2d(input_shape=(8, 8), weight=r.uniform(-0.4, 1.0, (4, 2, 3, 3)), stride=1, padding=1,
+                            dilation=1, groups=1, bias=r.uniform(0, 0.1, 4)),
+        "if": nir.IF(r=np.full((4, 8, 8), 1 / DT), v_threshold=r.uniform(0.8, 1.5, (4, 8, 8)), v_reset=np.zeros((4, 8, 8))),
+        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "conv2": nir.Conv2d(input_shape=(4, 4), weight=r.uniform(-0.3, 1.0, (6, 4, 3, 3)), stride=1, padding=1,
+                            dilation=1, groups=1, bias=np.zeros(6)),
+        "lif": nir.LIF(tau=np.full((6, 4, 4), 4e-3), r=np.full((6, 4, 4), 2.0), v_leak=np.zeros((6, 4, 4)),
+                       v_threshold=np.full((6, 4, 4), 0.8), v_reset=np.zeros((6, 4, 4))),
+        "sum": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([6, 2, 2])}),
+        "fc": affine(5, 24, 13, gain=0.8),
+        "out_lif": lif(5, 14),
+        "output": io(5)[1],
+    }
+    edges = [("input", "conv1"), ("conv1", "if"), ("if", "pool"), ("pool", "conv2"), ("conv2", "lif"), ("lif", "sum"),
+             ("sum", "flat"), ("flat", "fc"), ("fc", "out_lif"), ("out_lif", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), shape
 
 
-def spikes(n, batch=2, steps=T, seed=3):
-    return (torch.rand((steps, batch, n), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
+GRAPHS = {"feedforward": feedforward, "recurrent": recurrent, "conv": conv}
+
+
+def spikes(shape, batch=2, steps=T, seed=3):
+    shape = shape if isinstance(shape, tuple) else (shape,)
+    return (torch.rand((steps, batch, *shape), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
 
 
 def run_both(graph, x, precision):
@@ -120,7 +146,7 @@ def test_fixed_point_agreement(name):
         d = row["delay_compensated"]
         ref = runs["reference"][1][row["name"]][: T - d].sum(0).flatten().numpy()
         got = runs["lava"][1][row["name"]][d:].sum(0).flatten().numpy()
-        assert np.corrcoef(ref, got)[0, 1] >= 0.99, row["name"]
+        assert np.array_equal(ref, got) or np.corrcoef(ref, got)[0, 1] >= 0.99, row["name"]
         assert row["spike_train_match"] >= 0.7, row["name"]
 
 

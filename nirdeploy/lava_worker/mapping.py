@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
+from .linear import LINEAR, affine_map
+
 NEURONS = (nir.IF, nir.LIF, nir.CubaLIF)
-WEIGHTS = (nir.Affine, nir.Linear)
 # Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
 # fires above vth << 6), chosen so that its largest incoming weight is WEIGHT_MAX; at most VTH_MAX, so
 # that v and u (24 bits, saturating at 2**23) keep at least 32 thresholds of range.
@@ -43,7 +44,7 @@ class Population:
     du: float
     dv: float
     gain: np.ndarray  # per neuron: multiplies every weight into it (NIR input units -> thresholds)
-    leak: np.ndarray  # per neuron, thresholds per step
+    leak: np.ndarray  # per neuron, thresholds per step: v_leak's pull (and, for IF/LIF, Affine biases)
     depth: int
 
     def fixed(self, vth: int) -> dict:
@@ -62,10 +63,18 @@ class Population:
 class Projection:
     """A Dense process ``pre -> post`` with weights in thresholds per input spike (already times the gain)."""
 
-    node: str
+    via: tuple  # the stateless nodes it computes, in order
     pre: str
     post: str
     weights: np.ndarray  # [post, pre]
+
+    @property
+    def node(self) -> str:
+        return "+".join(self.via)
+
+    @property
+    def path(self) -> list:
+        return [self.pre, *self.via, self.post]
 
 
 @dataclass
@@ -73,7 +82,9 @@ class Plan:
     inputs: dict  # Input node -> size
     populations: dict  # neuron node -> Population
     projections: list
-    biases: dict = field(default_factory=dict)  # neuron node -> constant input per step (thresholds), from Affine biases
+    # neuron node -> constant input to u per step (thresholds), from Affine biases into CubaLIF; IF and LIF,
+    # whose u carries nothing over, take theirs into ``leak``
+    biases: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)  # Output node -> neuron node feeding it
 
     @property
@@ -125,44 +136,76 @@ def population(name: str, node, dt: float, depth: int) -> Population:
 
 
 def make_plan(graph: nir.NIRGraph, dt: float, depths: dict) -> Plan:
-    """Populations and projections of a flat graph (no subgraphs); ``depths`` are the Dense hops from the inputs."""
+    """Populations and projections of a flat graph (no subgraphs); ``depths`` are the weight hops from the inputs.
+
+    Every path of stateless nodes (LINEAR) from an input or a neuron layer to a neuron layer becomes one
+    projection, its affine map computed by :func:`linear.affine_map`.
+    """
     preds = {name: [a for a, b in graph.edges if b == name] for name in graph.nodes}
     succs = {name: [b for a, b in graph.edges if a == name] for name in graph.nodes}
-    plan = Plan({}, {}, [])
+    plan, shapes = Plan({}, {}, []), {}
     for name, node in graph.nodes.items():
         if isinstance(node, nir.Input):
-            plan.inputs[name] = int(np.prod(node.input_type["input"]))
+            shapes[name] = tuple(int(d) for d in node.input_type["input"])
+            plan.inputs[name] = int(np.prod(shapes[name]))
         elif isinstance(node, NEURONS):
-            if any(not isinstance(graph.nodes[p], WEIGHTS) for p in preds[name]):
-                raise MappingError(name, f"is fed by {preds[name]}: on Lava a neuron layer takes input only "
-                                   "through weights (Affine / Linear); insert an identity Linear")
+            shapes[name] = np.shape(node.v_threshold)
             plan.populations[name] = population(name, node, dt, depths[name])
         elif isinstance(node, nir.Output):
             if len(preds[name]) != 1 or not isinstance(graph.nodes[preds[name][0]], NEURONS):
                 raise MappingError(name, f"is fed by {preds[name]}: Lava records spikes, so an output "
                                    "must be fed by one spiking neuron layer (IF, LIF, CubaLIF)")
             plan.outputs[name] = preds[name][0]
-        elif not isinstance(node, WEIGHTS):
-            raise MappingError(name, f"is a {type(node).__name__}, which the Lava target does not map yet; "
-                               "supported: Input, Output, Affine, Linear, IF, LIF, CubaLIF")
-    for name, node in graph.nodes.items():
-        if isinstance(node, WEIGHTS):
-            _add_projections(plan, graph, name, node, preds[name], succs[name])
+        elif not isinstance(node, LINEAR):
+            raise MappingError(name, f"is a {type(node).__name__}, which the Lava target does not map; supported: "
+                               "Input, Output, Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, IF, LIF, CubaLIF")
+    for source in [*plan.inputs, *plan.populations]:
+        for path, post in _paths(graph, preds, succs, source):
+            _add_projection(plan, source, path, post, shapes[source])
     return plan
 
 
-def _add_projections(plan: Plan, graph, name: str, node, preds: list, succs: list) -> None:
-    if len(preds) != 1 or not isinstance(graph.nodes[preds[0]], (nir.Input, *NEURONS)):
-        raise MappingError(name, f"is fed by {preds}: a Dense process takes one input or neuron layer; "
-                           "fuse consecutive weight layers into one first")
-    if not succs or any(s not in plan.populations for s in succs):
-        raise MappingError(name, f"feeds {succs}: on Lava weights must feed neuron layers")
-    weight = np.asarray(node.weight, dtype=np.float64)
-    for post in succs:
-        gain = plan.populations[post].gain
-        plan.projections.append(Projection(name, preds[0], post, weight * gain[:, None]))
-        if isinstance(node, nir.Affine):
-            plan.biases[post] = plan.biases.get(post, 0.0) + np.asarray(node.bias, dtype=np.float64) * gain
+def _paths(graph, preds: dict, succs: dict, source: str) -> list:
+    """([(name, node)], neuron) for every path of stateless nodes from ``source`` to a neuron layer."""
+    found = []
+
+    def walk(name: str, path: list) -> None:
+        for post in succs[name]:
+            node = graph.nodes[post]
+            if isinstance(node, NEURONS):
+                if not path:
+                    raise MappingError(post, f"is fed by '{source}' directly: on Lava a neuron layer takes input "
+                                       "only through weights; insert an identity Linear")
+                found.append((path, post))
+            elif isinstance(node, LINEAR):
+                if len(preds[post]) != 1 or post in [n for n, _ in path]:
+                    raise MappingError(post, f"is fed by {preds[post]}: the Lava target maps stateless nodes with "
+                                       "one input each (no sums of paths, no loops without a neuron)")
+                walk(post, path + [(post, node)])
+            elif path:
+                raise MappingError(post, f"is fed by '{path[-1][0]}': Lava records spikes, so weights must feed "
+                                   "neuron layers")
+
+    walk(source, [])
+    return found
+
+
+def _add_projection(plan: Plan, source: str, path: list, post: str, shape: tuple) -> None:
+    try:
+        matrix, constant = affine_map(path, shape)
+    except ValueError as error:
+        raise MappingError(path[0][0], f"cannot be applied to the {shape} output of '{source}': {error}") from None
+    population = plan.populations[post]
+    if matrix.shape[0] != population.size:
+        raise MappingError(path[-1][0], f"gives {matrix.shape[0]} values but '{post}' has {population.size} neurons")
+    plan.projections.append(Projection(tuple(n for n, _ in path), source, post, matrix * population.gain[:, None]))
+    bias = constant * population.gain
+    if not np.any(bias):
+        return
+    if population.du == 1.0:  # u carries nothing over: a constant input is a constant on v
+        population.leak = population.leak + bias
+    else:
+        plan.biases[post] = plan.biases.get(post, 0.0) + bias
 
 
 def quantise_weights(weights: np.ndarray, vth: int) -> tuple:

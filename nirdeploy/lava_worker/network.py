@@ -3,9 +3,10 @@
 Sources are RingBuffers (input ``t`` is sent in Lava step ``t``); each Dense
 delivers one step later, so a population ``depth`` hops from the inputs computes
 the reference's step ``t`` in Lava step ``t + depth``. To stay exact, constants
-start at that step: Affine biases arrive through a Dense from a RingBuffer of
-ones that switches on at ``depth - 1``, and each population's leak (bias_mant)
-is set between run segments at ``depth``.
+start at that step: each population's leak (bias_mant) is set between run
+segments at ``depth``, and Affine biases into a CubaLIF (which must pass through
+its current) arrive through a Dense from a RingBuffer of ones that switches on
+at ``depth - 1``.
 """
 
 from pathlib import Path

@@ -64,7 +64,7 @@ def _timing_problems(flat: nir.NIRGraph, plan, depths: dict) -> list:
     recurrent = set(recurrent_edges(flat))
     problems = []
     for p in plan.projections:
-        delayed = (p.pre, p.node) in recurrent or (p.node, p.post) in recurrent
+        delayed = any(edge in recurrent for edge in zip(p.path, p.path[1:]))
         if depths[p.post] != depths[p.pre] + 1 - delayed:
             problems.append(Problem(p.node, "Lava delay", f"{p.pre} (depth {depths[p.pre]}) -> {p.post} "
                                     f"(depth {depths[p.post]})", "one Dense step per depth",
