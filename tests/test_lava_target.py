@@ -1,11 +1,12 @@
 """The Lava target (lava-nc 0.10.0 in nirdeploy's Python 3.10 runtime) against the reference and hand computation.
 
-These tests start the real Lava simulator in a subprocess; the runtime is created by
-``nirdeploy setup lava`` (scripts/setup.sh runs it).
+These tests start the real Lava simulator in a subprocess, in the runtime that
+``nirdeploy setup lava`` creates (scripts/setup.sh runs it; the fixture below too).
 """
 
 import math
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -18,15 +19,18 @@ import torch
 import nirdeploy
 from nirdeploy.compare import agreement_report, run_targets
 from nirdeploy.errors import OutputExistsError, TargetError
-from nirdeploy.targets import get_target
 from nirdeploy.targets import lava_runtime
 from nirdeploy.targets.lava import run_worker
 
 DT = 1e-3
 T = 200
 
-pytestmark = pytest.mark.skipif(not get_target("lava").runtime_status()[0],
-                                reason="the Lava runtime is not set up: run `nirdeploy setup lava`")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lava_runtime_ready():
+    """Creates the runtime when scripts/setup.sh has not (about 25 s; a second or so when it is ready)."""
+    lava_runtime.setup(log=lambda line: None)
 
 
 def rng(seed):
@@ -234,3 +238,45 @@ def test_netx_file_is_never_overwritten_unasked(tmp_path):
     assert net.read_text() == "a user's file"
     nirdeploy.deploy(chain(), "lava", dt=DT, netx_path=net, overwrite=True)
     assert h5py.is_hdf5(net)
+
+
+def test_check_names_what_lava_cannot_represent():
+    graph, _ = feedforward()
+    graph.nodes["lif"].tau = np.linspace(4e-3, 6e-3, 16)
+    graph.nodes["if"].metadata["reset_mode"] = "subtract"
+    report = nirdeploy.check(graph, "lava", dt=DT)
+    errors = {(p.node, p.rule) for p in report.errors}
+    assert ("lif", "Lava mapping") in errors and ("if", "reset mode") in errors
+    assert "tau differs between neurons (16 values)" in next(p.found for p in report.errors if p.node == "lif")
+    with pytest.raises(TargetError, match="node lif: Lava mapping"):
+        nirdeploy.deploy(graph, "lava", dt=DT)
+
+
+def test_check_reports_timing_and_fixed_point_error():
+    graph, _ = feedforward()
+    # a shortcut input -> fc_skip -> cuba (1 hop) meets the 3-hop path: spikes meet at other steps than in the reference
+    graph.nodes["fc_skip"] = nir.Linear(rng(40).uniform(0, 0.5, (6, 10)))
+    graph.edges += [("input", "fc_skip"), ("fc_skip", "cuba")]
+    report = nirdeploy.check(graph, "lava", dt=DT)
+    (timing,) = [p for p in report.warnings if p.rule == "Lava delay"]
+    assert timing.node == "fc_skip" and "input (depth 0) -> cuba (depth 3)" in timing.found
+    weights = {p.node: p.found for p in report.warnings if p.rule == "fixed_pt weights"}
+    assert set(weights) == {"fc1", "fc2", "fc3", "fc_skip"}
+    # fc1 by hand: lif's vth mantissa makes its largest weight 254; mixed signs round to even mantissas
+    lif_node, fc1 = graph.nodes["lif"], graph.nodes["fc1"]
+    gain = lif_node.r * (DT / lif_node.tau) / (lif_node.v_threshold - lif_node.v_reset)
+    scaled = fc1.weight * gain[:, None]
+    vth = min(4096, math.floor(254 / np.abs(scaled).max()))
+    target = scaled * vth
+    error = np.sqrt(np.mean((np.clip(2 * np.round(target / 2), -256, 254) - target) ** 2) / np.mean(target**2))
+    assert f"relative RMS error {error:.3%} (vth mantissa {vth} of lif)" == weights["fc1"]
+
+
+def test_setup_is_fast_when_ready_and_names_a_wrong_python(tmp_path):
+    start = time.perf_counter()
+    assert lava_runtime.setup(log=lambda line: None) == lava_runtime.runtime_dir()
+    assert time.perf_counter() - start < 5
+    with pytest.raises(TargetError, match="is not a working Python 3.10"):
+        lava_runtime.find_python310(sys.executable)
+    ready, detail = lava_runtime.status(tmp_path)
+    assert not ready and "nirdeploy setup lava" in detail
