@@ -17,16 +17,23 @@ from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense.process import Dense
 from lava.proc.io.source import RingBuffer
 from lava.proc.lif.process import LIF
+from lava.proc.sparse.process import Sparse
+from scipy.sparse import csr_matrix
 
 from lava_worker.mapping import Plan
 from lava_worker.recorder.process import SpikeRecorder
 
 FLOAT_VTH = np.nextafter(1.0, 0.0)  # Lava fires if v > vth; the reference if v >= 1
+SPARSE_DENSITY = 0.5
 
 
-def _dense(plan: Plan, weights: np.ndarray, post: str, fixed: bool) -> Dense:
-    """A Dense with ``weights`` in thresholds per spike; in fixed point quantised as mapping says."""
-    return Dense(weights=plan.fixed_weights(weights, post)[0] if fixed else weights)
+def _dense(plan: Plan, weights: np.ndarray, post: str, fixed: bool):
+    """A Dense with ``weights`` in thresholds per spike, or a Sparse where at most SPARSE_DENSITY of them are
+    not 0 (unrolled convolutions and pooling); in fixed point quantised as mapping says."""
+    weights = plan.fixed_weights(weights, post)[0] if fixed else weights
+    if np.count_nonzero(weights) <= SPARSE_DENSITY * weights.size:
+        return Sparse(weights=csr_matrix(weights))
+    return Dense(weights=weights)
 
 
 def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tuple:
