@@ -243,10 +243,11 @@ def test_netx_file_is_never_overwritten_unasked(tmp_path):
 def test_check_names_what_lava_cannot_represent():
     graph, _ = feedforward()
     graph.nodes["lif"].tau = np.linspace(4e-3, 6e-3, 16)
+    graph.nodes["cuba"].v_reset = graph.nodes["cuba"].v_threshold + 0.1
     graph.nodes["if"].metadata["reset_mode"] = "subtract"
     report = nirdeploy.check(graph, "lava", dt=DT)
     errors = {(p.node, p.rule) for p in report.errors}
-    assert ("lif", "Lava mapping") in errors and ("if", "reset mode") in errors
+    assert errors == {("lif", "Lava mapping"), ("cuba", "Lava mapping"), ("if", "reset mode")}
     assert "tau differs between neurons (16 values)" in next(p.found for p in report.errors if p.node == "lif")
     with pytest.raises(TargetError, match="node lif: Lava mapping"):
         nirdeploy.deploy(graph, "lava", dt=DT)

@@ -25,7 +25,7 @@ from .. import lava_worker
 from ..check import Problem
 from ..compare import synaptic_hops
 from ..errors import OutputExistsError, TargetError
-from ..lava_worker.mapping import MappingError, make_plan
+from ..lava_worker.mapping import NEURONS, MappingError, make_plan, population
 from ..lava_worker.netx import write_netx
 from ..passes import flatten_subgraphs, recurrent_edges
 from . import lava_runtime
@@ -89,6 +89,21 @@ def _fixed_point_problems(plan) -> list:
     return problems
 
 
+def _mapping_problem(error: MappingError) -> Problem:
+    return Problem(error.node, "Lava mapping", error.detail, "CUBA LIF + Dense", "see docs/lava.md")
+
+
+def _population_errors(graph: nir.NIRGraph, dt: float) -> list:
+    errors = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, NEURONS):
+            try:
+                population(name, node, dt, depth=0)
+            except MappingError as error:
+                errors.append(error)
+    return errors
+
+
 class LavaTarget(Target):
     def runtime_status(self) -> tuple:
         return lava_runtime.status()
@@ -98,10 +113,14 @@ class LavaTarget(Target):
         return flat, make_plan(flat, dt, synaptic_hops(flat))
 
     def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
+        # Each layer's parameters first, so that every such problem is listed; the graph's structure after.
+        problems = [_mapping_problem(error) for error in _population_errors(graph, dt)]
+        if problems:
+            return problems
         try:
             flat, plan = self.plan(graph, dt)
         except MappingError as error:
-            return [Problem(error.node, "Lava mapping", error.detail, "CUBA LIF + Dense", "see docs/lava.md")]
+            return [_mapping_problem(error)]
         return _timing_problems(flat, plan, synaptic_hops(flat)) + _fixed_point_problems(plan)
 
     def deploy(self, graph: nir.NIRGraph, dt: float, precision: str = "float", timeout: float = 300,
