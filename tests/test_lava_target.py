@@ -238,6 +238,12 @@ def test_netx_file_is_never_overwritten_unasked(tmp_path):
     assert net.read_text() == "a user's file"
     nirdeploy.deploy(chain(), "lava", dt=DT, netx_path=net, overwrite=True)
     assert h5py.is_hdf5(net)
+    graph, _ = feedforward()
+    graph.nodes["skip"] = nir.Linear(np.ones((6, 10)))  # the input feeds two layers: not a chain
+    graph.edges.append(("input", "skip"))
+    graph.edges.append(("skip", "cuba"))
+    with pytest.raises(TargetError, match="netx's Network is a chain"):
+        nirdeploy.deploy(graph, "lava", dt=DT, netx_path=tmp_path / "recurrent.net")
 
 
 def test_check_names_what_lava_cannot_represent():

@@ -61,7 +61,7 @@ class Population:
 
 @dataclass
 class Projection:
-    """A Dense process ``pre -> post`` with weights in thresholds per input spike (already times the gain)."""
+    """A Dense (or Sparse) process ``pre -> post``, weights in thresholds per input spike (gain included)."""
 
     via: tuple  # the stateless nodes it computes, in order
     pre: str
@@ -79,6 +79,8 @@ class Projection:
 
 @dataclass
 class Plan:
+    """The Lava network of a graph: sources, CUBA LIF populations and the connections between them."""
+
     inputs: dict  # Input node -> size
     populations: dict  # neuron node -> Population
     projections: list

@@ -140,12 +140,18 @@ class LavaTarget(Target):
         self.ensure_deployable(graph, dt)
         flat, plan = self.plan(graph, dt)
         artifacts = {}
-        if netx_path is not None:
-            netx_path = Path(netx_path)
-            if netx_path.exists() and not overwrite:
-                raise OutputExistsError(f"{netx_path} exists; pass overwrite=True to replace it")
-            write_netx(plan, netx_path)
-            artifacts["netx"] = netx_path
+        try:
+            if precision == "fixed" or netx_path is not None:
+                for name in plan.populations:
+                    plan.fixed_population(name)
+            if netx_path is not None:
+                netx_path = Path(netx_path)
+                if netx_path.exists() and not overwrite:
+                    raise OutputExistsError(f"{netx_path} exists; pass overwrite=True to replace it")
+                write_netx(plan, netx_path)
+                artifacts["netx"] = netx_path
+        except MappingError as error:
+            raise TargetError(f"Loihi's fixed point or netx's file cannot hold this graph: {error}") from None
         return Deployment(self.name, None, _runner(flat, plan, dt, precision, timeout), artifacts)
 
 
