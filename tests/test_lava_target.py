@@ -289,6 +289,15 @@ def test_setup_is_fast_when_ready_and_names_a_wrong_python(tmp_path):
     assert not ready and "nirdeploy setup lava" in detail
 
 
+def test_no_python310_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    monkeypatch.delenv(lava_runtime.PYTHON_VARIABLE, raising=False)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
+    with pytest.raises(TargetError, match="no Python 3.10 found.*pyenv install 3.10.*NIRDEPLOY_PYTHON310="):
+        lava_runtime.find_python310()
+
+
 def loihi_fixed_point(plan, x: np.ndarray, steps: int) -> dict:
     """Numpy emulation of Loihi 2's CUBA LIF and Dense integer arithmetic (as lava-nc's bit-accurate models
     document it) on the plan's integer parameters; x is one sample ``[T, n]`` of the single input."""
