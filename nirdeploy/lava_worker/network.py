@@ -27,7 +27,7 @@ FLOAT_VTH = np.nextafter(1.0, 0.0)  # Lava fires if v > vth; the reference if v 
 SPARSE_DENSITY = 0.5
 
 
-def _dense(plan: Plan, weights: np.ndarray, post: str, fixed: bool):
+def _connection(plan: Plan, weights: np.ndarray, post: str, fixed: bool):
     """A Dense with ``weights`` in thresholds per spike, or a Sparse where at most SPARSE_DENSITY of them are
     not 0 (unrolled convolutions and pooling); in fixed point quantised as mapping says."""
     weights = plan.fixed_weights(weights, post)[0] if fixed else weights
@@ -57,7 +57,7 @@ def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tu
             leaks.setdefault(pop.depth, []).append((neurons[name], pop.leak))
     ports = {**{n: s.s_out for n, s in sources.items()}, **{n: p.s_out for n, p in neurons.items()}}
     for p in plan.projections:
-        dense = _dense(plan, p.weights, p.post, fixed)
+        dense = _connection(plan, p.weights, p.post, fixed)
         ports[p.pre].connect(dense.s_in)
         dense.a_out.connect(neurons[p.post].a_in)
     _connect_biases(plan, neurons, steps, fixed)
@@ -81,7 +81,7 @@ def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool) -> None:
     for name, bias in plan.biases.items():
         weights = np.zeros((len(bias), len(depths)))
         weights[:, depths.index(plan.populations[name].depth)] = bias
-        dense = _dense(plan, weights, name, fixed)
+        dense = _connection(plan, weights, name, fixed)
         source.s_out.connect(dense.s_in)
         dense.a_out.connect(neurons[name].a_in)
 
