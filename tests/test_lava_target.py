@@ -340,10 +340,11 @@ def loihi_fixed_point(plan, x: np.ndarray, steps: int) -> dict:
 @pytest.mark.parametrize("name", ["feedforward", "recurrent"])
 def test_fixed_point_equals_a_numpy_emulation_of_loihis_integer_arithmetic(name):
     graph, n = GRAPHS[name]()
-    x = spikes(n, batch=1, steps=60)
+    x = spikes(n, batch=2, steps=60)
     _, layers = nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed").run(x, record=True)
     _, plan = get_target("lava").plan(graph, DT)
-    expected = loihi_fixed_point(plan, x[:, 0].numpy(), 60)
-    for layer, got in layers.items():
-        assert expected[layer].sum() > 0
-        assert np.array_equal(got[:, 0].numpy(), expected[layer]), layer
+    for sample in range(2):  # the samples run side by side in one Lava network
+        expected = loihi_fixed_point(plan, x[:, sample].numpy(), 60)
+        for layer, got in layers.items():
+            assert expected[layer].sum() > 0
+            assert np.array_equal(got[:, sample].numpy(), expected[layer]), (layer, sample)

@@ -10,6 +10,8 @@ import sys
 import traceback
 from pathlib import Path
 
+NEURONS_PER_RUN = 20_000  # samples run side by side in one Lava network, up to this many neurons
+
 
 def main(folder: Path) -> None:
     import nir
@@ -23,14 +25,16 @@ def main(folder: Path) -> None:
     plan = make_plan(graph, request["dt"], request["depths"])
     inputs = dict(np.load(folder / "inputs.npz"))
     batch = next(iter(inputs.values())).shape[1]
+    neurons = sum(pop.size for pop in plan.populations.values())
+    chunk = max(1, min(batch, NEURONS_PER_RUN // max(neurons, 1)))
     runs = []
-    for sample in range(batch):
-        work = folder / f"sample{sample}"
+    for start in range(0, batch, chunk):
+        work = folder / f"samples{start}"
         work.mkdir()
-        x = {name: value[:, sample] for name, value in inputs.items()}
+        x = {name: value[:, start : start + chunk] for name, value in inputs.items()}
         runs.append(simulate(plan, x, request["steps"], request["precision"] == "fixed", work))
-    np.savez(folder / "spikes.npz", **{name: np.stack([run[name] for run in runs], axis=1) for name in plan.populations})
-
+    np.savez(folder / "spikes.npz", **{name: np.concatenate([run[name] for run in runs], axis=1)
+                                      for name in plan.populations})
 
 if __name__ == "__main__":
     target = Path(sys.argv[1])

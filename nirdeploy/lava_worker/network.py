@@ -18,7 +18,7 @@ from lava.proc.dense.process import Dense
 from lava.proc.io.source import RingBuffer
 from lava.proc.lif.process import LIF
 from lava.proc.sparse.process import Sparse
-from scipy.sparse import csr_matrix
+from scipy.sparse import block_diag, csr_matrix
 
 from lava_worker.mapping import Plan
 from lava_worker.recorder.process import SpikeRecorder
@@ -27,50 +27,58 @@ FLOAT_VTH = np.nextafter(1.0, 0.0)  # Lava fires if v > vth; the reference if v 
 SPARSE_DENSITY = 0.5
 
 
-def _connection(plan: Plan, weights: np.ndarray, post: str, fixed: bool):
-    """A Dense with ``weights`` in thresholds per spike, or a Sparse where at most SPARSE_DENSITY of them are
-    not 0 (unrolled convolutions and pooling); in fixed point quantised as mapping says."""
-    weights = plan.fixed_weights(weights, post)[0] if fixed else weights
-    if np.count_nonzero(weights) <= SPARSE_DENSITY * weights.size:
-        return Sparse(weights=csr_matrix(weights))
+def _quantised(plan: Plan, weights: np.ndarray, post: str, fixed: bool) -> np.ndarray:
+    """Weights in thresholds per spike as Lava takes them: as they are in float, as mapping says in fixed point."""
+    return plan.fixed_weights(weights, post)[0] if fixed else weights
+
+
+def _connection(weights: np.ndarray, copies: int):
+    """``copies`` side-by-side copies (one per sample) of a connection: a Dense, or a Sparse where at most
+    SPARSE_DENSITY of the weights are not 0 (several copies, unrolled convolutions and pooling)."""
+    if copies > 1 or np.count_nonzero(weights) <= SPARSE_DENSITY * weights.size:
+        return Sparse(weights=block_diag([csr_matrix(weights)] * copies, format="csr"))
     return Dense(weights=weights)
 
 
 def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tuple:
-    """Processes for one sample; ``inputs`` maps Input nodes to ``[T, n]`` spikes. Returns
-    (a process to run, leaks to set by depth, recorder files by population)."""
+    """Processes for a batch, one copy of the network per sample (each process holds every copy's neurons,
+    sample-major); ``inputs`` maps Input nodes to ``[T, B, n]`` spikes. Returns (a process to run, leaks
+    to set by depth, recorder files by population)."""
+    batch = next(iter(inputs.values())).shape[1]
     dtype = np.int32 if fixed else np.float64
     sources = {}
     for name, size in plan.inputs.items():
-        data = np.zeros((size, steps), dtype=dtype)
-        data[:, : len(inputs[name])] = inputs[name].reshape(len(inputs[name]), size).T
+        data = np.zeros((batch * size, steps), dtype=dtype)
+        data[:, : len(inputs[name])] = inputs[name].reshape(len(inputs[name]), batch * size).T
         sources[name] = RingBuffer(data=data)
     neurons, leaks = {}, {}
     for name, pop in plan.populations.items():
+        shape = (batch * pop.size,)
         if fixed:
             p = plan.fixed_population(name)
-            neurons[name] = LIF(shape=(pop.size,), du=p["du"], dv=p["dv"], vth=p["vth"], bias_mant=0,
-                                bias_exp=p["bias_exp"], name=name)
-            leaks.setdefault(pop.depth, []).append((neurons[name], p["bias_mant"]))
+            neurons[name] = LIF(shape=shape, du=p["du"], dv=p["dv"], vth=p["vth"], bias_mant=0,
+                                bias_exp=np.tile(p["bias_exp"], batch), name=name)
+            leaks.setdefault(pop.depth, []).append((neurons[name], np.tile(p["bias_mant"], batch)))
         else:
-            neurons[name] = LIF(shape=(pop.size,), du=pop.du, dv=pop.dv, vth=FLOAT_VTH, bias_mant=0.0, name=name)
-            leaks.setdefault(pop.depth, []).append((neurons[name], pop.leak))
+            neurons[name] = LIF(shape=shape, du=pop.du, dv=pop.dv, vth=FLOAT_VTH, bias_mant=0.0, name=name)
+            leaks.setdefault(pop.depth, []).append((neurons[name], np.tile(pop.leak, batch)))
     ports = {**{n: s.s_out for n, s in sources.items()}, **{n: p.s_out for n, p in neurons.items()}}
     for p in plan.projections:
-        dense = _connection(plan, p.weights, p.post, fixed)
-        ports[p.pre].connect(dense.s_in)
-        dense.a_out.connect(neurons[p.post].a_in)
-    _connect_biases(plan, neurons, steps, fixed)
+        connection = _connection(_quantised(plan, p.weights, p.post, fixed), batch)
+        ports[p.pre].connect(connection.s_in)
+        connection.a_out.connect(neurons[p.post].a_in)
+    _connect_biases(plan, neurons, steps, fixed, batch)
     files = {}
     for name, pop in plan.populations.items():
         files[name] = folder / f"{len(files)}.npy"
-        recorder = SpikeRecorder(size=pop.size, steps=steps, path=str(files[name]))
+        recorder = SpikeRecorder(size=batch * pop.size, steps=steps, path=str(files[name]))
         neurons[name].s_out.connect(recorder.a_in)
     return next(iter(sources.values())), leaks, files
 
 
-def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool) -> None:
-    """Affine biases: one RingBuffer channel per depth, on from step depth - 1, through a Dense per population."""
+def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool, batch: int) -> None:
+    """Affine biases into CubaLIF: one RingBuffer channel per depth, on from step depth - 1, through a
+    connection per population (shared by the copies)."""
     if not plan.biases:
         return
     depths = sorted({plan.populations[name].depth for name in plan.biases})
@@ -81,13 +89,13 @@ def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool) -> None:
     for name, bias in plan.biases.items():
         weights = np.zeros((len(bias), len(depths)))
         weights[:, depths.index(plan.populations[name].depth)] = bias
-        dense = _connection(plan, weights, name, fixed)
-        source.s_out.connect(dense.s_in)
-        dense.a_out.connect(neurons[name].a_in)
+        connection = Dense(weights=np.tile(_quantised(plan, weights, name, fixed), (batch, 1)))
+        source.s_out.connect(connection.s_in)
+        connection.a_out.connect(neurons[name].a_in)
 
 
 def simulate(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> dict:
-    """Population -> ``[steps, n]`` spikes (Lava's timeline) for one sample."""
+    """Population -> ``[steps, B, n]`` spikes (Lava's timeline) for a batch ``inputs`` (``[T, B, ...]``)."""
     process, leaks, files = build(plan, inputs, steps, fixed, folder)
     config = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt")
     done = 0
@@ -102,4 +110,5 @@ def simulate(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) ->
     finally:
         if process.runtime is not None:
             process.stop()
-    return {name: np.load(path) for name, path in files.items()}
+    batch = next(iter(inputs.values())).shape[1]
+    return {name: np.load(path).reshape(steps, batch, -1) for name, path in files.items()}
