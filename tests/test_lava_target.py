@@ -291,6 +291,10 @@ def test_setup_is_fast_when_ready_and_names_a_wrong_python(tmp_path):
         lava_runtime.find_python310(sys.executable)
     ready, detail = lava_runtime.status(tmp_path)
     assert not ready and "nirdeploy setup lava" in detail
+    (tmp_path / "notes.txt").write_text("a user's file")
+    with pytest.raises(TargetError, match="is not a virtual environment"):
+        lava_runtime.setup(folder=tmp_path, log=lambda line: None)
+    assert (tmp_path / "notes.txt").exists()
 
 
 def test_no_python310_says_what_to_do(tmp_path, monkeypatch):

@@ -100,11 +100,12 @@ def setup(python: Optional[str] = None, folder: Optional[Path] = None, force: bo
     if not force and status(folder)[0]:
         log(status(folder)[1])
         return folder
+    if folder.exists() and any(folder.iterdir()) and not (folder / "pyvenv.cfg").exists():
+        raise TargetError(f"{folder} exists and is not a virtual environment; nirdeploy replaces only its own "
+                          f"runtime there: choose another --folder or ${RUNTIME_VARIABLE}")
     interpreter = find_python310(python)
     log(f"creating the Lava runtime at {folder} with {interpreter}")
-    if folder.exists():
-        shutil.rmtree(folder)
-    _run([interpreter, "-m", "venv", folder], "creating the virtual environment")
+    _run([interpreter, "-m", "venv", "--clear", folder], "creating the virtual environment")
     pip = [runtime_python(folder), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     _run(pip + list(PACKAGES), f"installing {' '.join(PACKAGES)}")
     _run(pip + ["--no-deps"] + list(NO_DEPS_PACKAGES), f"installing {' '.join(NO_DEPS_PACKAGES)}")
