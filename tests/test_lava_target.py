@@ -352,3 +352,42 @@ def test_fixed_point_equals_a_numpy_emulation_of_loihis_integer_arithmetic(name)
         for layer, got in layers.items():
             assert expected[layer].sum() > 0
             assert np.array_equal(got[:, sample].numpy(), expected[layer]), (layer, sample)
+
+
+# The NIR paper's single-LIF experiment (neuromorphs/NIR, paper/01_lif): Norse's LIFBox with
+# tau_mem_inv = 400 / s, v_th = 0.1, v_leak = v_reset = 0, behind a Linear of weight 1, at dt = 0.1 ms;
+# the input is this spike train, each entry followed by 9 empty steps (1000 steps).
+PAPER_INPUT = [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0,
+               1, 0, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1,
+               1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+
+
+def exact_lif_spike_steps(x, tau, dt, threshold):
+    """Steps in which the exact solution of tau dv/dt = -v + I (I = x[n] held for step n, v from 0) crosses
+    the threshold; v restarts from 0 at the crossing time, as NIR's reset to v_reset says."""
+    decay, v, fired = math.exp(-dt / tau), 0.0, []
+    for n, current in enumerate(x):
+        end = v * decay + current * (1 - decay)
+        if end >= threshold:
+            crossing = -tau * math.log((threshold - current) / (v - current))
+            end = current * (1 - math.exp(-(dt - crossing) / tau))
+            fired.append(n)
+        v = end
+    return fired
+
+
+@pytest.mark.parametrize("precision", ["float", "fixed"])
+def test_nir_paper_single_lif_fires_at_the_exact_solutions_steps(precision):
+    tau, dt = 1 / 400, 1e-4
+    x = np.zeros(1000)
+    x[::10] = PAPER_INPUT
+    expected = exact_lif_spike_steps(x, tau, dt, 0.1)
+    assert expected == [460, 510, 710, 760]
+    graph = nir.NIRGraph(
+        nodes={"input": io(1)[0], "w": nir.Linear(np.ones((1, 1))),
+               "lif": nir.LIF(tau=np.array([tau]), r=np.ones(1), v_leak=np.zeros(1), v_threshold=np.array([0.1]),
+                              v_reset=np.zeros(1)), "output": io(1)[1]},
+        edges=[("input", "w"), ("w", "lif"), ("lif", "output")])
+    out = nirdeploy.deploy(graph, "lava", dt=dt, precision=precision).run(torch.tensor(x).float().reshape(-1, 1, 1))
+    hop = 1
+    assert torch.nonzero(out[:, 0, 0]).flatten().tolist() == [step + hop for step in expected]
