@@ -115,7 +115,17 @@ def conv():
     return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), shape
 
 
-GRAPHS = {"feedforward": feedforward, "recurrent": recurrent, "conv": conv}
+def mixed_taus():
+    """The recurrent graph with time constants that differ within layers: Lava runs one process per value."""
+    graph, n = recurrent()
+    graph.nodes["lif"].tau = np.where(np.arange(12) % 3 == 0, 4e-3, 6e-3)
+    cuba_node = graph.nodes["rsyn"].nodes["cuba"]
+    cuba_node.tau_syn = np.where(np.arange(6) < 3, 2e-3, 3e-3)
+    cuba_node.tau_mem = np.where(np.arange(6) % 2 == 0, 5e-3, 7e-3)
+    return graph, n
+
+
+GRAPHS = {"feedforward": feedforward, "recurrent": recurrent, "conv": conv, "mixed_taus": mixed_taus}
 
 
 def spikes(shape, batch=2, steps=T, seed=3):
@@ -247,18 +257,21 @@ def test_netx_file_is_never_overwritten_unasked(tmp_path):
     graph.edges.append(("input", "skip"))
     graph.edges.append(("skip", "cuba"))
     with pytest.raises(TargetError, match="netx's Network is a chain"):
-        nirdeploy.deploy(graph, "lava", dt=DT, netx_path=tmp_path / "recurrent.net")
+        nirdeploy.deploy(graph, "lava", dt=DT, netx_path=tmp_path / "skip.net")
+    graph, _ = mixed_taus()
+    with pytest.raises(TargetError, match="node 'lif': has 2 different .* one neuron configuration each"):
+        nirdeploy.deploy(graph, "lava", dt=DT, netx_path=tmp_path / "mixed.net")
 
 
 def test_check_names_what_lava_cannot_represent():
     graph, _ = feedforward()
-    graph.nodes["lif"].tau = np.linspace(4e-3, 6e-3, 16)
-    graph.nodes["cuba"].v_reset = graph.nodes["cuba"].v_threshold + 0.1
+    graph.nodes["lif"].v_reset = graph.nodes["lif"].v_threshold + 0.1
+    graph.nodes["cuba"].v_reset = graph.nodes["cuba"].v_threshold
     graph.nodes["if"].metadata["reset_mode"] = "subtract"
     report = nirdeploy.check(graph, "lava", dt=DT)
     errors = {(p.node, p.rule) for p in report.errors}
     assert errors == {("lif", "Lava mapping"), ("cuba", "Lava mapping"), ("if", "reset mode")}
-    assert "tau differs between neurons (16 values)" in next(p.found for p in report.errors if p.node == "lif")
+    assert "v_threshold must exceed v_reset" in next(p.found for p in report.errors if p.node == "lif")
     with pytest.raises(TargetError, match="node lif: Lava mapping"):
         nirdeploy.deploy(graph, "lava", dt=DT)
 
@@ -341,7 +354,7 @@ def loihi_fixed_point(plan, x: np.ndarray, steps: int) -> dict:
     return {name: np.array(s) for name, s in out.items()}
 
 
-@pytest.mark.parametrize("name", ["feedforward", "recurrent"])
+@pytest.mark.parametrize("name", ["feedforward", "recurrent", "mixed_taus"])
 def test_fixed_point_equals_a_numpy_emulation_of_loihis_integer_arithmetic(name):
     graph, n = GRAPHS[name]()
     x = spikes(n, batch=2, steps=60)

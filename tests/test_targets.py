@@ -177,8 +177,7 @@ def test_recurrence_and_uniformity_rules():
     assert problems(report, "recurrence")[0].found == "recurrent edge lif -> rec"
     assert problems(report, "uniform parameters")[0].found == "v_threshold differs per neuron"
     g.nodes["lif"].tau = np.array([2e-3, 2e-3, 4e-3])
-    splitting = parse_profile({**GOOD, "name": "splitting", "uniform_per_population": ["tau"]}, "s.yaml")
-    split = problems(nirdeploy.check(g, Target(splitting)), "one value per process")[0]
+    split = problems(nirdeploy.check(g, "lava"), "one value per process")[0]
     assert split.severity == "warning" and split.found == "2 distinct tau"
 
 

@@ -41,20 +41,27 @@ class Population:
 
     name: str
     size: int
-    du: float
-    dv: float
+    du: np.ndarray  # per neuron; Lava takes one du and one dv per process, so the network has one process
+    dv: np.ndarray  # per group of neurons that share them (``groups``)
     gain: np.ndarray  # per neuron: multiplies every weight into it (NIR input units -> thresholds)
     leak: np.ndarray  # per neuron, thresholds per step: v_leak's pull (and, for IF/LIF, Affine biases)
     depth: int
 
+    @property
+    def groups(self) -> list:
+        """Index arrays of the neurons that share du and dv, in order of first appearance."""
+        pairs = np.stack([self.du, self.dv], axis=1)
+        _, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+        return [np.flatnonzero(inverse.ravel() == group) for group in np.argsort(first)]
+
     def fixed(self, vth: int) -> dict:
-        """du, dv, vth, bias_mant, bias_exp for Loihi's fixed point (lava-nc's bit-accurate LIF)."""
-        du = round(self.du * DECAY_UNIT) - 1  # the bit-accurate model decays u by (du + 1) / 4096
-        dv = round(self.dv * DECAY_UNIT)
+        """du, dv (per neuron), vth, bias_mant, bias_exp for Loihi's fixed point (lava-nc's bit-accurate LIF)."""
+        du = np.round(self.du * DECAY_UNIT).astype(np.int64) - 1  # the bit-accurate model decays u by (du + 1) / 4096
+        dv = np.round(self.dv * DECAY_UNIT).astype(np.int64)
         for field_name, value in (("du (1/tau_syn)", du), ("dv (1/tau)", dv)):
-            if not 0 <= value < DECAY_UNIT:
-                raise MappingError(self.name, f"{field_name} is {value} in Loihi's 12-bit decay, outside "
-                                   f"0..4095; keep tau between dt and 4096 dt")
+            if np.any((value < 0) | (value >= DECAY_UNIT)):
+                raise MappingError(self.name, f"{field_name} reaches {value[(value < 0) | (value >= DECAY_UNIT)][0]} "
+                                   "in Loihi's 12-bit decay, outside 0..4095; keep tau between dt and 4096 dt")
         mant, exp = fixed_bias(self.name, self.leak * vth)
         return {"du": du, "dv": dv, "vth": vth, "bias_mant": mant, "bias_exp": exp}
 
@@ -108,33 +115,26 @@ class Plan:
         return quantise_weights(weights, self.threshold_mantissa(post))
 
 
-def _uniform(name: str, field_name: str, value) -> float:
-    value = np.asarray(value, dtype=np.float64)
-    if not np.all(value == value.flat[0]):
-        raise MappingError(name, f"{field_name} differs between neurons ({len(np.unique(value))} values); "
-                           "Lava's du and dv are one value per process: use one value per layer")
-    return float(value.flat[0])
-
-
 def population(name: str, node, dt: float, depth: int) -> Population:
     """The normalised CUBA LIF parameters that compute ``node``'s reference equations exactly (in real arithmetic)."""
     span = np.asarray(node.v_threshold - node.v_reset, dtype=np.float64).ravel()
     if np.any(span <= 0):
         raise MappingError(name, "v_threshold must exceed v_reset (Lava resets to 0 and fires above it)")
     size = span.size
+
+    def per_neuron(value) -> np.ndarray:
+        return np.broadcast_to(np.asarray(value, dtype=np.float64).ravel(), (size,)).copy()
+
+    ones, zeros = np.ones(size), np.zeros(size)
     if isinstance(node, nir.IF):
-        gain = np.asarray(node.r * dt, dtype=np.float64).ravel() / span
-        return Population(name, size, 1.0, 0.0, gain, np.zeros(size), depth)
+        return Population(name, size, ones, zeros, per_neuron(node.r * dt) / span, zeros, depth)
     if isinstance(node, nir.LIF):
-        dv = dt / _uniform(name, "tau", node.tau)
-        gain = np.asarray(node.r, dtype=np.float64).ravel() * dv / span
-        leak = np.asarray(node.v_leak - node.v_reset, dtype=np.float64).ravel() * dv / span
-        return Population(name, size, 1.0, dv, gain, leak, depth)
-    du = dt / _uniform(name, "tau_syn", node.tau_syn)
-    dv = dt / _uniform(name, "tau_mem", node.tau_mem)
-    gain = np.asarray(node.r * node.w_in, dtype=np.float64).ravel() * du * dv / span
-    leak = np.asarray(node.v_leak - node.v_reset, dtype=np.float64).ravel() * dv / span
-    return Population(name, size, du, dv, gain, leak, depth)
+        dv = per_neuron(dt / node.tau)
+        gain = per_neuron(node.r) * dv / span
+        return Population(name, size, ones, dv, gain, per_neuron(node.v_leak - node.v_reset) * dv / span, depth)
+    du, dv = per_neuron(dt / node.tau_syn), per_neuron(dt / node.tau_mem)
+    gain = per_neuron(node.r * node.w_in) * du * dv / span
+    return Population(name, size, du, dv, gain, per_neuron(node.v_leak - node.v_reset) * dv / span, depth)
 
 
 def make_plan(graph: nir.NIRGraph, dt: float, depths: dict) -> Plan:
@@ -204,7 +204,7 @@ def _add_projection(plan: Plan, source: str, path: list, post: str, shape: tuple
     bias = constant * population.gain
     if not np.any(bias):
         return
-    if population.du == 1.0:  # u carries nothing over: a constant input is a constant on v
+    if np.all(population.du == 1.0):  # u carries nothing over: a constant input is a constant on v
         population.leak = population.leak + bias
     else:
         plan.biases[post] = plan.biases.get(post, 0.0) + bias

@@ -42,43 +42,57 @@ def _connection(weights: np.ndarray, copies: int):
 
 def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tuple:
     """Processes for a batch, one copy of the network per sample (each process holds every copy's neurons,
-    sample-major); ``inputs`` maps Input nodes to ``[T, B, n]`` spikes. Returns (a process to run, leaks
-    to set by depth, recorder files by population)."""
+    sample-major), one LIF process per group of a population's neurons that share du and dv; ``inputs``
+    maps Input nodes to ``[T, B, n]`` spikes. Returns (a process to run, leaks to set by depth, recorder
+    files: population -> [(neuron indices, file)])."""
     batch = next(iter(inputs.values())).shape[1]
     dtype = np.int32 if fixed else np.float64
-    sources = {}
+    # node -> [(indices of its neurons, OutPort)]; population -> [(indices, LIF)]
+    senders, neurons, leaks = {}, {}, {}
     for name, size in plan.inputs.items():
         data = np.zeros((batch * size, steps), dtype=dtype)
         data[:, : len(inputs[name])] = inputs[name].reshape(len(inputs[name]), batch * size).T
-        sources[name] = RingBuffer(data=data)
-    neurons, leaks = {}, {}
+        senders[name] = [(np.arange(size), RingBuffer(data=data).s_out)]
     for name, pop in plan.populations.items():
-        shape = (batch * pop.size,)
-        if fixed:
-            p = plan.fixed_population(name)
-            neurons[name] = LIF(shape=shape, du=p["du"], dv=p["dv"], vth=p["vth"], bias_mant=0,
-                                bias_exp=np.tile(p["bias_exp"], batch), name=name)
-            leaks.setdefault(pop.depth, []).append((neurons[name], np.tile(p["bias_mant"], batch)))
-        else:
-            neurons[name] = LIF(shape=shape, du=pop.du, dv=pop.dv, vth=FLOAT_VTH, bias_mant=0.0, name=name)
-            leaks.setdefault(pop.depth, []).append((neurons[name], np.tile(pop.leak, batch)))
-    ports = {**{n: s.s_out for n, s in sources.items()}, **{n: p.s_out for n, p in neurons.items()}}
+        p = plan.fixed_population(name) if fixed else None
+        neurons[name] = []
+        for group in pop.groups:
+            shape = (batch * len(group),)
+            if fixed:
+                lif = LIF(shape=shape, du=int(p["du"][group[0]]), dv=int(p["dv"][group[0]]), vth=p["vth"],
+                          bias_mant=0, bias_exp=np.tile(p["bias_exp"][group], batch), name=name)
+                leak = np.tile(p["bias_mant"][group], batch)
+            else:
+                lif = LIF(shape=shape, du=pop.du[group[0]], dv=pop.dv[group[0]], vth=FLOAT_VTH, bias_mant=0.0,
+                          name=name)
+                leak = np.tile(pop.leak[group], batch)
+            neurons[name].append((group, lif))
+            leaks.setdefault(pop.depth, []).append((lif, leak))
+        senders[name] = [(group, lif.s_out) for group, lif in neurons[name]]
     for p in plan.projections:
-        connection = _connection(_quantised(plan, p.weights, p.post, fixed), batch)
-        ports[p.pre].connect(connection.s_in)
-        connection.a_out.connect(neurons[p.post].a_in)
+        weights = _quantised(plan, p.weights, p.post, fixed)
+        for pre_group, port in senders[p.pre]:
+            for post_group, lif in neurons[p.post]:
+                block = weights[np.ix_(post_group, pre_group)]
+                if np.any(block):
+                    connection = _connection(block, batch)
+                    port.connect(connection.s_in)
+                    connection.a_out.connect(lif.a_in)
     _connect_biases(plan, neurons, steps, fixed, batch)
     files = {}
-    for name, pop in plan.populations.items():
-        files[name] = folder / f"{len(files)}.npy"
-        recorder = SpikeRecorder(size=batch * pop.size, steps=steps, path=str(files[name]))
-        neurons[name].s_out.connect(recorder.a_in)
-    return next(iter(sources.values())), leaks, files
+    for name, groups in neurons.items():
+        files[name] = []
+        for group, lif in groups:
+            path = folder / f"{sum(len(f) for f in files.values())}.npy"
+            recorder = SpikeRecorder(size=batch * len(group), steps=steps, path=str(path))
+            lif.s_out.connect(recorder.a_in)
+            files[name].append((group, path))
+    return neurons[next(iter(neurons))][0][1], leaks, files
 
 
 def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool, batch: int) -> None:
     """Affine biases into CubaLIF: one RingBuffer channel per depth, on from step depth - 1, through a
-    connection per population (shared by the copies)."""
+    connection per process (shared by the copies)."""
     if not plan.biases:
         return
     depths = sorted({plan.populations[name].depth for name in plan.biases})
@@ -89,9 +103,11 @@ def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool, batch: i
     for name, bias in plan.biases.items():
         weights = np.zeros((len(bias), len(depths)))
         weights[:, depths.index(plan.populations[name].depth)] = bias
-        connection = Dense(weights=np.tile(_quantised(plan, weights, name, fixed), (batch, 1)))
-        source.s_out.connect(connection.s_in)
-        connection.a_out.connect(neurons[name].a_in)
+        weights = _quantised(plan, weights, name, fixed)
+        for group, lif in neurons[name]:
+            connection = Dense(weights=np.tile(weights[group], (batch, 1)))
+            source.s_out.connect(connection.s_in)
+            connection.a_out.connect(lif.a_in)
 
 
 def simulate(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> dict:
@@ -111,4 +127,9 @@ def simulate(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) ->
         if process.runtime is not None:
             process.stop()
     batch = next(iter(inputs.values())).shape[1]
-    return {name: np.load(path).reshape(steps, batch, -1) for name, path in files.items()}
+    spikes = {}
+    for name, groups in files.items():
+        spikes[name] = np.zeros((steps, batch, plan.populations[name].size), dtype=np.uint8)
+        for group, path in groups:
+            spikes[name][:, :, group] = np.load(path).reshape(steps, batch, len(group))
+    return spikes

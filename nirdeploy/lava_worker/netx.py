@@ -25,6 +25,10 @@ def chain(plan: Plan) -> list:
     if len(plan.inputs) != 1:
         raise MappingError("(graph)", f"netx's Network takes one input; the graph has {list(plan.inputs)}")
     (current,) = plan.inputs
+    for pop in plan.populations.values():
+        if len(pop.groups) > 1:
+            raise MappingError(pop.name, f"has {len(pop.groups)} different (tau_syn, tau_mem) or tau values: netx's "
+                               "layers have one neuron configuration each")
     layers = []
     for _ in plan.populations:
         forward = [p for p in plan.projections if p.pre == current and p.post != current]
@@ -59,8 +63,8 @@ def write_netx(plan: Plan, path) -> None:
             group.create_dataset("bias", data=np.round(drive * fixed["vth"]).astype(np.float32))
             neuron = group.create_group("neuron")
             neuron.create_dataset("type", data=np.bytes_("CUBA"))
-            neuron.create_dataset("iDecay", data=fixed["du"] + 1)
-            neuron.create_dataset("vDecay", data=fixed["dv"])
+            neuron.create_dataset("iDecay", data=fixed["du"][0] + 1)
+            neuron.create_dataset("vDecay", data=fixed["dv"][0])
             neuron.create_dataset("vThMant", data=fixed["vth"])
             neuron.create_dataset("refDelay", data=1)
             neuron.create_dataset("gradedSpike", data=False)
