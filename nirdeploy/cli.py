@@ -59,6 +59,13 @@ def cmd_targets(args) -> int:
     return EXIT_OK
 
 
+def cmd_setup(args) -> int:
+    from .targets import lava_runtime
+
+    lava_runtime.setup(python=args.python, folder=args.folder, force=args.force)
+    return EXIT_OK
+
+
 def cmd_export(args) -> int:
     import torch
 
@@ -98,6 +105,14 @@ def parser() -> argparse.ArgumentParser:
 
     tgt = commands.add_parser("targets", help="every target and whether its runtime is ready")
     tgt.set_defaults(handler=cmd_targets)
+
+    setup = commands.add_parser("setup", help="create a target's runtime (lava: a Python 3.10 venv with lava-nc)")
+    setup.add_argument("runtime", choices=["lava"], help="the runtime to create")
+    setup.add_argument("--python", help="a Python 3.10 interpreter (default: $NIRDEPLOY_PYTHON310, PATH, pyenv)")
+    setup.add_argument("--folder", type=Path, help="where to create it (default: $NIRDEPLOY_LAVA_RUNTIME or "
+                       "~/.cache/nirdeploy/lava-0.10.0)")
+    setup.add_argument("--force", action="store_true", help="recreate it even if it is ready")
+    setup.set_defaults(handler=cmd_setup)
 
     exp = commands.add_parser("export", help="export a model defined in Python to a .nir file")
     exp.add_argument("model", help="package.module:function or file.py:function returning an nn.Module")

@@ -17,4 +17,6 @@ pip_install torch==2.13.0
 pip_install -r requirements.txt
 pip_install --no-deps -r requirements-nodeps.txt
 pip_install --no-deps -e .
+# The Lava target's own Python 3.10 runtime (lava-nc imports only on 3.10); fast when it is ready.
+.venv/bin/nirdeploy setup lava
 .venv/bin/python -c "import nirdeploy, torch; print('nirdeploy', nirdeploy.__version__, 'with torch', torch.__version__)"

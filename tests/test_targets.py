@@ -72,6 +72,8 @@ def test_profiles_ship_in_the_wheel(tmp_path):
     (wheel,) = tmp_path.glob("nirdeploy-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"nirdeploy/profiles/{t}.yaml" for t in ("reference", "snntorch", "lava", "xylo")} <= set(names)
+    # the Lava worker, run by the Lava runtime from the installed package
+    assert {"nirdeploy/lava_worker/__main__.py", "nirdeploy/lava_worker/recorder/models.py"} <= set(names)
 
 
 def test_third_party_target_registers_through_an_entry_point(tmp_path, monkeypatch):
@@ -200,9 +202,10 @@ def test_target_without_adapter_says_so():
     (inp, _), (_, out) = io(3), io(3)
     g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
               [("input", "fc"), ("fc", "lif"), ("lif", "output")])
-    assert nirdeploy.check(g, "lava").ok
-    with pytest.raises(TargetError, match="'lava' has a profile but no adapter"):
-        nirdeploy.deploy(g, "lava")
+    bare = Target(parse_profile({**GOOD, "name": "bare"}, "bare.yaml"))
+    assert nirdeploy.check(g, bare).ok
+    with pytest.raises(TargetError, match="'bare' has a profile but no adapter"):
+        nirdeploy.deploy(g, bare)
 
 
 def test_quantisation_error_by_hand():

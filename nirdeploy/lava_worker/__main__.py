@@ -1,0 +1,46 @@
+"""``python -m lava_worker FOLDER``: run the request in FOLDER, write the spikes or the error there.
+
+FOLDER holds ``graph.nir`` (a flat NIR graph), ``inputs.npz`` (Input node ->
+``[T, B, ...]`` spikes) and ``request.json`` (dt, precision, steps, depths). The worker writes ``spikes.npz`` (population -> ``[steps, B, n]``
+in Lava's timeline) or, on failure, ``error.json`` with the message and traceback.
+"""
+
+import json
+import sys
+import traceback
+from pathlib import Path
+
+NEURONS_PER_RUN = 20_000  # samples run side by side in one Lava network, up to this many neurons
+
+
+def main(folder: Path) -> None:
+    import nir
+    import numpy as np
+
+    from lava_worker.mapping import make_plan
+    from lava_worker.network import simulate
+
+    request = json.loads((folder / "request.json").read_text())
+    graph = nir.read(str(folder / "graph.nir"))
+    plan = make_plan(graph, request["dt"], request["depths"])
+    inputs = dict(np.load(folder / "inputs.npz"))
+    batch = next(iter(inputs.values())).shape[1]
+    neurons = sum(pop.size for pop in plan.populations.values())
+    chunk = max(1, min(batch, NEURONS_PER_RUN // max(neurons, 1)))
+    runs = []
+    for start in range(0, batch, chunk):
+        work = folder / f"samples{start}"
+        work.mkdir()
+        x = {name: value[:, start : start + chunk] for name, value in inputs.items()}
+        runs.append(simulate(plan, x, request["steps"], request["precision"] == "fixed", work))
+    np.savez(folder / "spikes.npz", **{name: np.concatenate([run[name] for run in runs], axis=1)
+                                      for name in plan.populations})
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1])
+    try:
+        main(target)
+    except BaseException as error:  # everything goes back to nirdeploy as text, then the exit status says so
+        (target / "error.json").write_text(json.dumps({
+            "type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}))
+        sys.exit(1)

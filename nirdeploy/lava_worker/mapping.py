@@ -1,0 +1,234 @@
+"""A NIR graph as Lava populations (CUBA LIF) and projections (Dense), in float and in Loihi's fixed point.
+
+Numpy and nir only: nirdeploy's checks use it on Python 3.11, the worker on 3.10.
+Equations (docs/semantics.md, "Lava"): each population is normalised,
+``v' = (v - v_reset) / (v_threshold - v_reset)``, so that Lava's reset to 0 and
+threshold 1 are NIR's v_reset and per-neuron v_threshold; every other
+per-neuron factor goes into the weights (``gain``) or into a constant per step
+(``leak``).
+"""
+
+from dataclasses import dataclass, field
+
+import nir
+import numpy as np
+
+from .linear import LINEAR, affine_map
+
+NEURONS = (nir.IF, nir.LIF, nir.CubaLIF)
+# Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
+# fires above vth << 6), chosen so that its largest incoming weight is WEIGHT_MAX; at most VTH_MAX, so
+# that v and u (24 bits, saturating at 2**23) keep at least 32 thresholds of range.
+VTH_MAX = 2**12
+WEIGHT_MAX = 254  # the largest mantissa lava-nc keeps in every sign mode
+ACTIVATION_SHIFT = 6
+DECAY_UNIT = 4096
+BIAS_MANT_MAX, BIAS_EXP_MAX = 4095, 7
+
+
+class MappingError(ValueError):
+    """A node or parameter Lava cannot represent; the message names the node, the field and the fix."""
+
+    def __init__(self, node: str, message: str):
+        super().__init__(f"node '{node}': {message}")
+        self.node = node
+        self.detail = message
+
+
+@dataclass
+class Population:
+    """A CUBA LIF process: ``u = u (1 - du) + a_in``, ``v = v (1 - dv) + u + leak``, spike if ``v >= 1``."""
+
+    name: str
+    size: int
+    du: np.ndarray  # per neuron; Lava takes one du and one dv per process, so the network has one process
+    dv: np.ndarray  # per group of neurons that share them (``groups``)
+    gain: np.ndarray  # per neuron: multiplies every weight into it (NIR input units -> thresholds)
+    leak: np.ndarray  # per neuron, thresholds per step: v_leak's pull (and, for IF/LIF, Affine biases)
+    depth: int
+
+    @property
+    def groups(self) -> list:
+        """Index arrays of the neurons that share du and dv, in order of first appearance."""
+        pairs = np.stack([self.du, self.dv], axis=1)
+        _, first, inverse = np.unique(pairs, axis=0, return_index=True, return_inverse=True)
+        return [np.flatnonzero(inverse.ravel() == group) for group in np.argsort(first)]
+
+    def fixed(self, vth: int) -> dict:
+        """du, dv (per neuron), vth, bias_mant, bias_exp for Loihi's fixed point (lava-nc's bit-accurate LIF)."""
+        du = np.round(self.du * DECAY_UNIT).astype(np.int64) - 1  # the bit-accurate model decays u by (du + 1) / 4096
+        dv = np.round(self.dv * DECAY_UNIT).astype(np.int64)
+        for field_name, value in (("du (1/tau_syn)", du), ("dv (1/tau)", dv)):
+            if np.any((value < 0) | (value >= DECAY_UNIT)):
+                raise MappingError(self.name, f"{field_name} reaches {value[(value < 0) | (value >= DECAY_UNIT)][0]} "
+                                   "in Loihi's 12-bit decay, outside 0..4095; keep tau between dt and 4096 dt")
+        mant, exp = fixed_bias(self.name, self.leak * vth)
+        return {"du": du, "dv": dv, "vth": vth, "bias_mant": mant, "bias_exp": exp}
+
+
+@dataclass
+class Projection:
+    """A Dense (or Sparse) process ``pre -> post``, weights in thresholds per input spike (gain included)."""
+
+    via: tuple  # the stateless nodes it computes, in order
+    pre: str
+    post: str
+    weights: np.ndarray  # [post, pre]
+
+    @property
+    def node(self) -> str:
+        return "+".join(self.via)
+
+    @property
+    def path(self) -> list:
+        return [self.pre, *self.via, self.post]
+
+
+@dataclass
+class Plan:
+    """The Lava network of a graph: sources, CUBA LIF populations and the connections between them."""
+
+    inputs: dict  # Input node -> size
+    populations: dict  # neuron node -> Population
+    projections: list
+    # neuron node -> constant input to u per step (thresholds), from Affine biases into CubaLIF; IF and LIF,
+    # whose u carries nothing over, take theirs into ``leak``
+    biases: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)  # Output node -> neuron node feeding it
+
+    @property
+    def depth(self) -> int:
+        return max((p.depth for p in self.populations.values()), default=0)
+
+    def threshold_mantissa(self, name: str) -> int:
+        """The fixed-point vth of population ``name``: its largest incoming weight (biases included) maps to
+        WEIGHT_MAX."""
+        incoming = [p.weights for p in self.projections if p.post == name] + [np.atleast_1d(self.biases.get(name, 0.0))]
+        peak = max(float(np.max(np.abs(w))) for w in incoming)
+        return int(np.clip(np.floor(WEIGHT_MAX / peak), 1, VTH_MAX)) if peak > 0 else VTH_MAX
+
+    def fixed_population(self, name: str) -> dict:
+        return self.populations[name].fixed(self.threshold_mantissa(name))
+
+    def fixed_weights(self, weights: np.ndarray, post: str) -> tuple:
+        """(mantissas, relative RMS error) of weights into population ``post``."""
+        return quantise_weights(weights, self.threshold_mantissa(post))
+
+
+def population(name: str, node, dt: float, depth: int) -> Population:
+    """The normalised CUBA LIF parameters that compute ``node``'s reference equations exactly (in real arithmetic)."""
+    span = np.asarray(node.v_threshold - node.v_reset, dtype=np.float64).ravel()
+    if np.any(span <= 0):
+        raise MappingError(name, "v_threshold must exceed v_reset (Lava resets to 0 and fires above it)")
+    size = span.size
+
+    def per_neuron(value) -> np.ndarray:
+        return np.broadcast_to(np.asarray(value, dtype=np.float64).ravel(), (size,)).copy()
+
+    ones, zeros = np.ones(size), np.zeros(size)
+    if isinstance(node, nir.IF):
+        return Population(name, size, ones, zeros, per_neuron(node.r * dt) / span, zeros, depth)
+    if isinstance(node, nir.LIF):
+        dv = per_neuron(dt / node.tau)
+        gain = per_neuron(node.r) * dv / span
+        return Population(name, size, ones, dv, gain, per_neuron(node.v_leak - node.v_reset) * dv / span, depth)
+    du, dv = per_neuron(dt / node.tau_syn), per_neuron(dt / node.tau_mem)
+    gain = per_neuron(node.r * node.w_in) * du * dv / span
+    return Population(name, size, du, dv, gain, per_neuron(node.v_leak - node.v_reset) * dv / span, depth)
+
+
+def make_plan(graph: nir.NIRGraph, dt: float, depths: dict) -> Plan:
+    """Populations and projections of a flat graph (no subgraphs); ``depths`` are the weight hops from the inputs.
+
+    Every path of stateless nodes (LINEAR) from an input or a neuron layer to a neuron layer becomes one
+    projection, its affine map computed by :func:`linear.affine_map`.
+    """
+    preds = {name: [a for a, b in graph.edges if b == name] for name in graph.nodes}
+    succs = {name: [b for a, b in graph.edges if a == name] for name in graph.nodes}
+    plan, shapes = Plan({}, {}, []), {}
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.Input):
+            shapes[name] = tuple(int(d) for d in node.input_type["input"])
+            plan.inputs[name] = int(np.prod(shapes[name]))
+        elif isinstance(node, NEURONS):
+            shapes[name] = np.shape(node.v_threshold)
+            plan.populations[name] = population(name, node, dt, depths[name])
+        elif isinstance(node, nir.Output):
+            if len(preds[name]) != 1 or not isinstance(graph.nodes[preds[name][0]], NEURONS):
+                raise MappingError(name, f"is fed by {preds[name]}: Lava records spikes, so an output "
+                                   "must be fed by one spiking neuron layer (IF, LIF, CubaLIF)")
+            plan.outputs[name] = preds[name][0]
+        elif not isinstance(node, LINEAR):
+            raise MappingError(name, f"is a {type(node).__name__}, which the Lava target does not map; supported: "
+                               "Input, Output, Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, IF, LIF, CubaLIF")
+    for source in [*plan.inputs, *plan.populations]:
+        for path, post in _paths(graph, preds, succs, source):
+            _add_projection(plan, source, path, post, shapes[source])
+    return plan
+
+
+def _paths(graph, preds: dict, succs: dict, source: str) -> list:
+    """([(name, node)], neuron) for every path of stateless nodes from ``source`` to a neuron layer."""
+    found = []
+
+    def walk(name: str, path: list) -> None:
+        for post in succs[name]:
+            node = graph.nodes[post]
+            if isinstance(node, NEURONS):
+                if not path:
+                    raise MappingError(post, f"is fed by '{source}' directly: on Lava a neuron layer takes input "
+                                       "only through weights; insert an identity Linear")
+                found.append((path, post))
+            elif isinstance(node, LINEAR):
+                if len(preds[post]) != 1 or post in [n for n, _ in path]:
+                    raise MappingError(post, f"is fed by {preds[post]}: the Lava target maps stateless nodes with "
+                                       "one input each (no sums of paths, no loops without a neuron)")
+                walk(post, path + [(post, node)])
+            elif path:
+                raise MappingError(post, f"is fed by '{path[-1][0]}': Lava records spikes, so weights must feed "
+                                   "neuron layers")
+
+    walk(source, [])
+    return found
+
+
+def _add_projection(plan: Plan, source: str, path: list, post: str, shape: tuple) -> None:
+    try:
+        matrix, constant = affine_map(path, shape)
+    except ValueError as error:
+        raise MappingError(path[0][0], f"cannot be applied to the {shape} output of '{source}': {error}") from None
+    population = plan.populations[post]
+    if matrix.shape[0] != population.size:
+        raise MappingError(path[-1][0], f"gives {matrix.shape[0]} values but '{post}' has {population.size} neurons")
+    plan.projections.append(Projection(tuple(n for n, _ in path), source, post, matrix * population.gain[:, None]))
+    bias = constant * population.gain
+    if not np.any(bias):
+        return
+    if np.all(population.du == 1.0):  # u carries nothing over: a constant input is a constant on v
+        population.leak = population.leak + bias
+    else:
+        plan.biases[post] = plan.biases.get(post, 0.0) + bias
+
+
+def quantise_weights(weights: np.ndarray, vth: int) -> tuple:
+    """(8-bit mantissas, relative RMS error) of ``weights`` (thresholds per spike) for a population with
+    threshold mantissa ``vth``. With mixed signs lava-nc keeps only even mantissas in -256..254, with one
+    sign 0..255 (or -255..0); weight_exp stays 0, as netx's integer weights need."""
+    target = np.asarray(weights, dtype=np.float64) * vth
+    mixed = np.min(target) < 0 < np.max(target)
+    step, low, high = (2, -256, 254) if mixed else (1, -255, 255)
+    mant = np.clip(np.round(target / step) * step, low, high)
+    rms = np.sqrt(np.mean(target**2))
+    error = np.sqrt(np.mean((mant - target) ** 2)) / rms if rms > 0 else 0.0
+    return mant.astype(np.int32), float(error)
+
+
+def fixed_bias(name: str, bias: np.ndarray) -> tuple:
+    """Per neuron (bias_mant, bias_exp) with ``bias_mant << bias_exp`` = ``bias << 6`` (bias in units of the
+    threshold mantissa, v's units being 64 times finer), in a 13-bit mantissa."""
+    value = np.asarray(bias, dtype=np.float64) * 2**ACTIVATION_SHIFT
+    exp = np.clip(np.ceil(np.log2(np.maximum(np.abs(value), 1) / BIAS_MANT_MAX)), 0, None).astype(np.int32)
+    if np.any(exp > BIAS_EXP_MAX):
+        raise MappingError(name, f"a constant drive of {np.max(np.abs(bias)):.3g} (vth mantissa units) per step "
+                           f"exceeds Loihi's bias range ({BIAS_MANT_MAX} << {BIAS_EXP_MAX}); lower v_leak")
+    return np.round(value / 2.0**exp).astype(np.int32), exp
