@@ -33,12 +33,13 @@ def synaptic_hops(graph: nir.NIRGraph) -> dict:
 def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, classifier: bool = False) -> dict:
     """Agreement of two spike tensors ``[T, B, ...]``, the target's shifted ``delay`` steps earlier.
 
-    With ``classifier`` (one vector per sample), spiking outputs also get the agreement of the
-    most active class.
+    The target may have run longer than the reference (see :func:`run_targets`); the steps both
+    cover are compared. With ``classifier`` (one vector per sample), spiking outputs also get the
+    agreement of the most active class.
     """
-    steps = reference.shape[0] - delay
+    steps = min(reference.shape[0], target.shape[0] - delay)
     ref = reference[:steps].double().cpu()
-    tgt = target[delay:].double().cpu()
+    tgt = target[delay : delay + steps].double().cpu()
     differs = (ref != tgt).flatten(1).any(dim=1)
     ref_counts, tgt_counts = ref.sum(0).flatten(1), tgt.sum(0).flatten(1)
     result = {
@@ -100,13 +101,20 @@ def _as_tuple(outputs) -> tuple:
 def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, progress: bool = False) -> dict:
     """run name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
     options) run on the same inputs. A name ``target/label`` runs ``target`` again under its own
-    name, so that one target can run with several options (``xylo`` and ``xylo/float``)."""
+    name, so that one target can run with several options (``xylo`` and ``xylo/float``).
+
+    A target whose layers lag the reference (``Profile.delay``) gets as many extra steps of zero
+    input as its deepest layer lags, so that its outputs cover every step of the reference's.
+    """
+    deepest = max(synaptic_hops(flatten_subgraphs(graph)).values(), default=0)
     runs = {}
     for name, options in targets.items():
         base, slash, label = name.partition("/")
         target = get_target(base)
+        extra = target.profile.delay(deepest)
+        padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs)
         start = time.perf_counter()
-        outputs, layers = target.deploy(graph, dt, **options).run(*inputs, record=True, progress=progress)
+        outputs, layers = target.deploy(graph, dt, **options).run(*padded, record=True, progress=progress)
         runs[target.name + slash + label] = (_as_tuple(outputs), layers, time.perf_counter() - start)
     return runs
 

@@ -138,8 +138,9 @@ def _targets(source, value) -> dict:
 
     known = available_targets()
     for name, options in value.items():
-        if name.partition(":")[0] not in known:
-            _error(source, f"targets.{name}", f"is not a known target; known: {', '.join(sorted(known))}")
+        if name.partition("/")[0].partition(":")[0] not in known:
+            _error(source, f"targets.{name}", f"is not a known target; known: {', '.join(sorted(known))} "
+                                              "(a second run of one target with other options: target/label)")
         if not isinstance(options or {}, dict):
             _error(source, f"targets.{name}", f"options must be a mapping, got {options!r}")
     return {name: options or {} for name, options in value.items()}

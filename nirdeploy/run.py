@@ -102,9 +102,16 @@ def make_inputs(config: RunConfig, graph: nir.NIRGraph) -> tuple:
     return spikes, None
 
 
-def accuracy(outputs: tuple, labels: torch.Tensor) -> float:
-    """Share of samples whose most active output neuron is their label."""
-    return float((outputs[0].sum(0).flatten(1).argmax(1) == labels).double().mean())
+def accuracy(outputs: tuple, labels: torch.Tensor, steps: int, delay: int) -> float:
+    """Share of samples whose most active output neuron over the ``steps`` steps after ``delay`` (the
+    target's lag behind the reference) is their label."""
+    counts = outputs[0][delay : delay + steps].sum(0).flatten(1)
+    return float((counts.argmax(1) == labels).double().mean())
+
+
+def output_delay(agreement, name: str) -> int:
+    """The steps run ``name``'s first output lags the reference (0 for the reference itself)."""
+    return next((r["delay_compensated"] for r in agreement.for_target(name) if r["kind"] == "output"), 0)
 
 
 def versions() -> dict:
@@ -131,9 +138,11 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
     folder = new_run_folder(Path(out) if out else config.output, config.name)
     graph, export_seconds = prepare_graph(config, folder)
     inputs, labels = make_inputs(config, graph)
-    checks = {name: check(graph, name, dt=config.dt) for name in names}
+    # A run named target/label (one target with other options) shares its target's check.
+    checks = {target: check(graph, target, dt=config.dt) for target in dict.fromkeys(n.partition("/")[0] for n in names)}
     conventions = {"producer": config.producer} if config.producer else {}
-    deployable = {name: {**conventions, **config.targets.get(name, {})} for name in names if checks[name].ok}
+    deployable = {name: {**conventions, **config.targets.get(name, {})} for name in names
+                  if checks[name.partition("/")[0]].ok}
     runs = run_targets(graph, inputs, {"reference": conventions, **deployable}, config.dt, progress=progress)
     agreement = agreement_report(graph, runs, config.dt)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
@@ -144,7 +153,7 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
     steps, batch = inputs[0].shape[:2]
     summary = {
         name: {
-            "accuracy": None if labels is None else accuracy(out, labels),
+            "accuracy": None if labels is None else accuracy(out, labels, steps, output_delay(agreement, name)),
             "output_train_match": 1.0 if name == "reference" else min(
                 (r["spike_train_match"] for r in agreement.for_target(name) if r["kind"] == "output"), default=None),
             "spikes_per_sample": sum(float(spikes.sum()) for spikes in layers.values()) / batch,
