@@ -98,6 +98,13 @@ def _as_tuple(outputs) -> tuple:
     return outputs if isinstance(outputs, tuple) else (outputs,)
 
 
+def run_name(name: str) -> str:
+    """The name a run of ``name`` ('xylo', 'xylo/float', ...) gets: the target's full name (with its
+    chip variant) and the label."""
+    base, slash, label = name.partition("/")
+    return get_target(base).name + slash + label
+
+
 def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, progress: bool = False) -> dict:
     """run name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
     options) run on the same inputs. A name ``target/label`` runs ``target`` again under its own
@@ -109,13 +116,12 @@ def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, pr
     deepest = max(synaptic_hops(flatten_subgraphs(graph)).values(), default=0)
     runs = {}
     for name, options in targets.items():
-        base, slash, label = name.partition("/")
-        target = get_target(base)
+        target = get_target(name.partition("/")[0])
         extra = target.profile.delay(deepest)
         padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs)
         start = time.perf_counter()
         outputs, layers = target.deploy(graph, dt, **options).run(*padded, record=True, progress=progress)
-        runs[target.name + slash + label] = (_as_tuple(outputs), layers, time.perf_counter() - start)
+        runs[run_name(name)] = (_as_tuple(outputs), layers, time.perf_counter() - start)
     return runs
 
 

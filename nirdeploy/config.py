@@ -14,8 +14,10 @@
       dataset: {name: digits, steps: 20, samples: 100, seed: 0, split: test, size: 8}  # encoded, with labels
     targets:                    # the first is the default target
       snntorch: {}              #   per-target options (device: cuda, ...)
+      lava/fixed: {precision: fixed}  # target/label: the same target again with other options
     thresholds:                 # optional: the run fails (exit 1) below these
-      spike_train_match: 0.99
+      spike_train_match: 0.99   #   for every target's outputs
+      lava/fixed: {class_agreement: 0.95}  # for one target's
     output: runs                # folder that receives one new folder per run
 
 Relative paths are relative to the config file.
@@ -51,7 +53,7 @@ class RunConfig:
     poisson: Optional[dict] = None
     input_file: Optional[Path] = None
     dataset: Optional[dict] = None
-    thresholds: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=lambda: {"*": {}})  # run name or "*" -> {metric: minimum}
 
     @property
     def name(self) -> str:
@@ -107,10 +109,10 @@ def load_config(path) -> RunConfig:
     config = RunConfig(
         source=source,
         dt=_number(source, "dt", data["dt"], low=1e-9, high=1.0),
-        targets=_targets(source, data["targets"]),
+        targets=(targets := _targets(source, data["targets"])),
         output=(source.parent / str(data.get("output", "runs"))).resolve(),
         producer=data.get("producer"),
-        thresholds=_thresholds(source, data.get("thresholds", {})),
+        thresholds=_thresholds(source, data.get("thresholds", {}), targets),
     )
     if "nir" in model:
         config.nir_path = _existing(source, "model.nir", model["nir"])
@@ -146,9 +148,14 @@ def _targets(source, value) -> dict:
     return {name: options or {} for name, options in value.items()}
 
 
-def _thresholds(source, value) -> dict:
-    value = _mapping(source, "thresholds", value, THRESHOLD_KEYS)
-    return {key: _number(source, f"thresholds.{key}", v, 0.0, 1.0) for key, v in value.items()}
+def _thresholds(source, value, targets: dict) -> dict:
+    """{run: {metric: minimum}}, run "*" for every target: a metric at the top applies to all
+    targets, a target's name holds its own metrics."""
+    value = _mapping(source, "thresholds", value, THRESHOLD_KEYS | set(targets))
+    limits = {"*": {k: v for k, v in value.items() if k in THRESHOLD_KEYS}}
+    limits.update({k: _mapping(source, f"thresholds.{k}", v, THRESHOLD_KEYS) for k, v in value.items() if k in targets})
+    return {run: {metric: _number(source, f"thresholds.{'' if run == '*' else run + '.'}{metric}", v, 0.0, 1.0)
+                  for metric, v in metrics.items()} for run, metrics in limits.items()}
 
 
 def _input(source, value, config: RunConfig) -> None:

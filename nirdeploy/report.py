@@ -30,7 +30,7 @@ def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
         match = "-" if row["output_train_match"] is None else f"{row['output_train_match']:.4f}"
         lines.append(f"| {name} | {accuracy} | {match} | {row['spikes_per_sample']:.1f} | "
                      f"{row['simulated_s']:.3g} s | {row['wall_s']:.3f} s |")
-    lines.append("")
+    lines += ["", *accuracy_notes(report["summary"], checks)]
     for name, check_report in checks.items():
         lines += [f"## Check: {name}", "", "```", str(check_report), "```", ""]
     lines += ["## Agreement with the reference", "", "```", str(agreement), "```", "", "## Timings", ""]
@@ -39,6 +39,21 @@ def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def accuracy_notes(summary: dict, checks: dict, tolerance: float = 0.01) -> list:
+    """One line per target whose accuracy is more than ``tolerance`` from the reference's: by how
+    much, and the check's warnings that say why (quantisation, decay rounding, timing...)."""
+    reference = summary["reference"]["accuracy"]
+    notes = []
+    for name, row in summary.items():
+        if reference is None or abs(row["accuracy"] - reference) <= tolerance:
+            continue
+        check = checks.get(name.partition("/")[0])  # the reference has no check
+        causes = "; ".join(sorted({f"{p.rule} ({p.found})" for p in check.warnings})) if check else ""
+        notes.append(f"- {name}: {100 * (row['accuracy'] - reference):+.2f} percentage points from the reference. "
+                     f"Its check warns: {causes or 'nothing that explains it'}.")
+    return notes + [""] if notes else []
 
 
 def _raster(axis, spikes, title):
@@ -61,7 +76,8 @@ def plot_target(folder: Path, name: str, ref_out: tuple, out: tuple, ref_layers:
         _raster(axis, spikes, title)
     axes[-1].set_xlabel("time step")
     figure.tight_layout()
-    raster = folder / f"raster_{name}.png"
+    stem = name.replace("/", "-")  # a run named target/label
+    raster = folder / f"raster_{stem}.png"
     figure.savefig(raster, dpi=100)
     plt.close(figure)
 
@@ -75,7 +91,7 @@ def plot_target(folder: Path, name: str, ref_out: tuple, out: tuple, ref_layers:
     axis.set_ylabel(f"spike count, {name}")
     axis.set_title("per-neuron spike counts", fontsize=9)
     figure.tight_layout()
-    counts = folder / f"counts_{name}.png"
+    counts = folder / f"counts_{stem}.png"
     figure.savefig(counts, dpi=100)
     plt.close(figure)
     return [raster, counts]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .check import check
-from .compare import agreement_report, run_targets
+from .compare import agreement_report, run_name, run_targets
 from .config import RunConfig
 from .datasets import load_dataset
 from .errors import ConfigError
@@ -139,15 +139,16 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
     graph, export_seconds = prepare_graph(config, folder)
     inputs, labels = make_inputs(config, graph)
     # A run named target/label (one target with other options) shares its target's check.
-    checks = {target: check(graph, target, dt=config.dt) for target in dict.fromkeys(n.partition("/")[0] for n in names)}
+    checks = {run_name(base): check(graph, base, dt=config.dt) for base in dict.fromkeys(n.partition("/")[0] for n in names)}
     conventions = {"producer": config.producer} if config.producer else {}
     deployable = {name: {**conventions, **config.targets.get(name, {})} for name in names
-                  if checks[name.partition("/")[0]].ok}
+                  if checks[run_name(name.partition("/")[0])].ok}
     runs = run_targets(graph, inputs, {"reference": conventions, **deployable}, config.dt, progress=progress)
     agreement = agreement_report(graph, runs, config.dt)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
+    limits = {run_name(name): metrics for name, metrics in config.thresholds.items() if name != "*"}
     for row in agreement.rows:
-        for metric, minimum in config.thresholds.items():
+        for metric, minimum in {**config.thresholds["*"], **limits.get(row["target"], {})}.items():
             if row["kind"] == "output" and row.get(metric, 1.0) < minimum:
                 failures.append(f"{row['target']} {row['name']}: {metric} {row[metric]:.4f} < {minimum}")
     steps, batch = inputs[0].shape[:2]

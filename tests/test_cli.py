@@ -57,8 +57,8 @@ def test_run_with_a_target_that_fails_check_exits_1(tmp_path):
     result = nirdeploy("run", QUICKSTART, "--target", "xylo", "--out", tmp_path)
     assert result.returncode == 1
     report = json.loads(next(tmp_path.iterdir()).joinpath("report.json").read_text())
-    assert report["failures"] == ["xylo: check failed"]
-    assert any(p["rule"] == "reset mode" for p in report["checks"]["xylo"]["problems"])
+    assert report["failures"] == ["xylo:syns61201: check failed"]  # the variant checked: the default
+    assert any(p["rule"] == "reset mode" for p in report["checks"]["xylo:syns61201"]["problems"])
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,7 @@ BASE = yaml.safe_load(QUICKSTART.read_text())
         ({"dt": "fast"}, "key 'dt' must be a number"),
         ({"dt": 0}, "key 'dt' must lie in"),
         ({"targets": {"loihi9": {}}}, "key 'targets.loihi9' is not a known target"),
+        ({"thresholds": {"xylo": {"class_agreement": 0.9}}}, "key 'thresholds.xylo' is not a known key"),
         ({"input": {"poisson": {"rate": 2, "steps": 10, "batch": 1}}}, "key 'input.poisson.rate' must lie in"),
         ({"input": {"dataset": {"name": "mnist"}}}, "key 'input.dataset.name' must be one of digits"),
     ],

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from nirdeploy.check import CheckReport, Problem
 from nirdeploy.config import load_config
+from nirdeploy.report import accuracy_notes
 from nirdeploy.run import run_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -18,3 +20,19 @@ def test_trained_digits_networks(name, minimum, tmp_path):
     assert summary["reference"]["accuracy"] >= minimum
     assert summary["snntorch"]["accuracy"] == summary["reference"]["accuracy"]
     assert summary["snntorch"]["output_train_match"] == 1.0
+    quantised = {"digits_mlp": ["xylo:syns65302", "xylo:syns65302/float"], "digits_conv": ["lava/fixed"]}[name]
+    for target in quantised:  # the goal: within 1 point of the float reference
+        assert abs(summary[target]["accuracy"] - summary["reference"]["accuracy"]) <= 0.01, target
+    if name == "digits_conv":  # Lava in floating point: the reference's spikes, one step later per hop
+        assert summary["lava"]["accuracy"] == summary["reference"]["accuracy"]
+        assert summary["lava"]["output_train_match"] == 1.0
+
+
+def test_report_says_how_far_and_why_a_target_misses_the_reference():
+    summary = {"reference": {"accuracy": 0.90}, "chip": {"accuracy": 0.87}, "chip/other": {"accuracy": 0.895}}
+    warning = Problem("fc", "8-bit weights", "relative RMS error 3.10%", "1%", "-", "warning")
+    checks = {"chip": CheckReport("chip", 1e-3, [warning, Problem("(graph)", "x", "y", "z", "-")])}
+    assert accuracy_notes(summary, checks) == [
+        "- chip: -3.00 percentage points from the reference. Its check warns: 8-bit weights (relative RMS error 3.10%).",
+        "",
+    ]
