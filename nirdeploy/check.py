@@ -182,9 +182,12 @@ def _conventions(profile) -> list:
         problems.append(Problem("(all neurons)", "threshold comparison", ">= (reference)",
                                 f"{profile.conventions['threshold']} ({profile.name})",
                                 "spikes differ where v equals the threshold exactly", "warning"))
-    if profile.hop_delay:
-        problems.append(Problem("(all layers)", "per-hop delay", f"{profile.hop_delay} step(s) per synaptic hop",
-                                "0 in the reference", "outputs arrive later; compare compensates", "warning"))
+    first = profile.delay(1)
+    if profile.hop_delay or first:
+        found = (f"{profile.hop_delay} step(s) per synaptic hop" if first == profile.hop_delay else
+                 f"{first} step(s) for the first synaptic hop, {profile.hop_delay} for each later one")
+        problems.append(Problem("(all layers)", "per-hop delay", found, "0 in the reference",
+                                "outputs arrive later; compare compensates", "warning"))
     return problems
 
 
