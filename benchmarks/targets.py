@@ -1,21 +1,25 @@
 """Run time of each target on the digits showcase, and how it grows with T and network size.
 
-The trained digits MLP (examples/digits/models.py, 16-256-10, the network of
-configs/digits.yaml) runs on the rate-coded test split on every target whose
-runtime is ready here; then the time per sample is measured for T = 40, 80, 160
-(trained MLP) and for hidden widths 64, 256, 1024 (untrained MLPs of the same
-shape: only the time is of interest). Wall time includes deployment (conversion,
-a target's subprocess start). Prints seconds and the growth factors.
+The two trained digits networks (examples/digits/models.py) run the rate-coded test split on
+every target that takes them and whose runtime is ready here: the MLP (configs/digits_mlp.yaml)
+on the reference, snnTorch and Xylo; the conv net (configs/digits_conv.yaml) on the reference,
+snnTorch and Lava in floating and fixed point. For each, the time per sample is measured for
+T = 40, 80, 160 (trained network) and for three widths (untrained networks of the same shape,
+weights scaled up so that they spike: only the time is of interest). Wall time includes
+deployment (conversion, a target's subprocess start). Prints milliseconds per sample (medians)
+and the growth from the first row to the last.
 
-    .venv/bin/python benchmarks/targets.py [--samples 100]
+    .venv/bin/python benchmarks/targets.py [--samples 100] [--repeats 3]
 """
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from spikingjelly.activation_based import layer, neuron
 
 import nirdeploy
 from nirdeploy.datasets import digits
@@ -25,67 +29,102 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "digit
 import models  # noqa: E402
 
 DT = 1e-3
-# label -> (target, deploy options)
-CONTENDERS = {
-    "reference": ("reference", {}),
-    "snntorch": ("snntorch", {}),
+
+
+def mlp(width: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = models.mlp()
+    net[0], net[2] = layer.Linear(16, width), layer.Linear(width, 10)
+    with torch.no_grad():
+        net[0].weight.mul_(4.0)
+    return net
+
+
+def conv(channels: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        layer.Conv2d(1, channels, 3, padding=1), neuron.LIFNode(tau=2.0),
+        layer.AvgPool2d(2), layer.Flatten(), layer.Linear(channels * 16, 10), neuron.LIFNode(tau=2.0),
+    )
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[4].weight.mul_(6.0)
+    return net
+
+
+# network -> (trained model, untrained model of a width, widths (up to Xylo's 992 hidden neurons),
+# input size, example shape, runs)
+# where runs maps a label to (target, deploy options).
+NETWORKS = {
+    "MLP 16-H-10": (models.trained_mlp, mlp, (64, 256, 992), 4, (16,), {
+        "reference": ("reference", {}),
+        "snntorch": ("snntorch", {}),
+        "xylo (XyloSim)": ("xylo:syns65302", {}),
+        "xylo (float)": ("xylo:syns65302", {"simulator": "float"}),
+    }),
+    "conv C@3x3": (models.trained_conv, conv, (4, 8, 16), 8, (1, 8, 8), {
+        "reference": ("reference", {}),
+        "snntorch": ("snntorch", {}),
+        "lava float": ("lava", {}),
+        "lava fixed": ("lava", {"precision": "fixed"}),
+    }),
 }
 
 
-def ready_contenders() -> dict:
-    ready = {}
-    for label, (target, options) in CONTENDERS.items():
+def ready(runs: dict) -> dict:
+    found = {}
+    for label, (target, options) in runs.items():
         ok, detail = get_target(target).runtime_status()
         if ok:
-            ready[label] = (target, options)
+            found[label] = (target, options)
         else:
             print(f"skipping {label}: {detail}")
-    return ready
+    return found
 
 
-def seconds(graph, x, target: str, options: dict) -> float:
-    start = time.perf_counter()
-    nirdeploy.deploy(graph, target, dt=DT, **options).run(x)
-    return time.perf_counter() - start
+def seconds(graph, x, target: str, options: dict, repeats: int = 1) -> float:
+    """Median wall time of deploying and running ``x`` on ``target``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        nirdeploy.deploy(graph, target, dt=DT, **options).run(x)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
-def mlp_graph(hidden: int, trained: bool):
-    if trained:
-        net = models.trained_mlp()
-    else:
-        torch.manual_seed(0)
-        net = models.mlp()
-        net[0], net[2] = torch.nn.Linear(16, hidden), torch.nn.Linear(hidden, 10)
-        with torch.no_grad():
-            net[0].weight.mul_(4.0)
-    return nirdeploy.export_to_nir(net, torch.zeros(1, 16), dt=DT)
-
-
-def table(title: str, column: str, rows: dict, contenders: dict, samples: int) -> None:
+def table(title: str, column: str, rows: dict, runs: dict, args) -> None:
     """rows: value of ``column`` -> (graph, x); prints ms per sample and growth from the first row."""
-    print(f"\n{title}: milliseconds per sample ({samples} samples)")
-    print(f"{column:>8}" + "".join(f"{label:>16}" for label in contenders))
-    times = {key: {label: seconds(g, x, *contenders[label]) / samples * 1e3 for label in contenders}
+    print(f"\n{title}: milliseconds per sample ({args.samples} samples, medians of {args.repeats})")
+    print(f"{column:>8}" + "".join(f"{label:>18}" for label in runs))
+    times = {key: {label: seconds(g, x, *runs[label], args.repeats) / args.samples * 1e3 for label in runs}
              for key, (g, x) in rows.items()}
     for key, row in times.items():
-        print(f"{key:>8}" + "".join(f"{row[label]:>16.2f}" for label in contenders))
+        print(f"{key:>8}" + "".join(f"{row[label]:>18.2f}" for label in runs))
     first, last = times[next(iter(times))], times[key]
-    print(f"{'growth':>8}" + "".join(f"{last[label] / first[label]:>15.1f}x" for label in contenders))
+    print(f"{'growth':>8}" + "".join(f"{last[label] / first[label]:>17.1f}x" for label in runs))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    contenders = ready_contenders()
-    trained = mlp_graph(256, trained=True)
-    for target, options in contenders.values():  # warm-up: lazy imports, first deployment
-        seconds(trained, digits(5, 2, size=4)[0], target, options)
-    steps = {t: (trained, digits(t, args.samples, seed=1, size=4)[0]) for t in (40, 80, 160)}
-    table("time steps T (trained 16-256-10 MLP)", "T", steps, contenders, args.samples)
-    x = digits(40, args.samples, seed=1, size=4)[0]
-    sizes = {h: (mlp_graph(h, trained=False), x) for h in (64, 256, 1024)}
-    table("hidden width (16-H-10 MLP, T=40)", "H", sizes, contenders, args.samples)
+    for name, (trained, untrained, widths, size, shape, runs) in NETWORKS.items():
+        runs = ready(runs)
+
+        def graph(net):
+            return nirdeploy.export_to_nir(net, torch.zeros(1, *shape), dt=DT)
+
+        def spikes(steps):
+            x = digits(steps, args.samples, seed=1, size=size)[0]
+            return x.reshape(steps, args.samples, *shape)
+
+        model = graph(trained())
+        for target, options in runs.values():  # warm-up: lazy imports, first deployment
+            seconds(model, spikes(5)[:, :2], target, options)
+        table(f"{name}, trained, time steps T", "T", {t: (model, spikes(t)) for t in (40, 80, 160)}, runs, args)
+        x = spikes(40)
+        table(f"{name}, untrained, T=40, width", "width", {w: (graph(untrained(w)), x) for w in widths}, runs, args)
 
 
 if __name__ == "__main__":
