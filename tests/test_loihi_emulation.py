@@ -19,9 +19,10 @@ import nirdeploy
 from nirdeploy.errors import TargetError
 from nirdeploy.lava_worker.mapping import population
 from nirdeploy.targets import get_target, lava_runtime
-from nirdeploy.targets.loihi_emulation import emulate
+from nirdeploy.targets.loihi_emulation import CHUNK, emulate
 
-STEPS = 200
+STEPS = 300
+assert STEPS > CHUNK  # the input drive is computed in blocks of CHUNK steps: cross a boundary
 
 
 @pytest.fixture(scope="module", autouse=True)
