@@ -14,10 +14,12 @@ on Lava's timeline (docs/lava.md, "Fixed point" and "Mapping"). Per Lava step
     s[t] = v[t] > vth << 6;  v[t] = 0 where s[t]
 
 ``trunc0`` rounds towards zero (Lava: sign times the right-shifted magnitude). All
-populations share one state vector, so that a step costs the same few tensor operations
-however many layers there are. Values are integers held in float64, exact below 2**53
+populations share one state vector, so that the neuron update of a step is the same few
+tensor operations however many layers there are. Values are integers held in float64, exact below 2**53
 (``u`` times a decay stays below 2**36), so that decays are a multiplication by the exact
-binary fraction ``keep / 4096`` and a truncation, and weights are float matrix products.
+binary fraction ``keep / 4096`` and a truncation, and weights are float matrix products
+(``<< 6`` folded into them). Inputs are known in advance: their drive is computed for a
+block of steps at once. u's wrap is applied only where the weights can reach it.
 """
 
 from contextlib import contextmanager
@@ -46,7 +48,8 @@ def lava_clipped(weights: np.ndarray, post_groups: list, pre_groups: list) -> np
 
 def _neurons(plan) -> tuple:
     """(slices of each population in the shared state, per-neuron parameters as float64 tensors)."""
-    slices, columns, start = {}, {key: [] for key in ("u_scale", "v_scale", "threshold", "leak", "bias", "depth")}, 0
+    keys = ("u_scale", "v_scale", "threshold", "leak", "bias", "depth")
+    slices, columns, start = {}, {key: [] for key in keys}, 0
     for name, pop in plan.populations.items():
         slices[name] = slice(start, start + pop.size)
         start += pop.size
@@ -59,24 +62,30 @@ def _neurons(plan) -> tuple:
         columns["v_scale"].append((DECAY_UNIT - p["dv"]) / DECAY_UNIT)
         columns["threshold"].append(np.full(pop.size, p["vth"] << SHIFT))
         columns["leak"].append(p["bias_mant"].astype(np.int64) << p["bias_exp"])
-        columns["bias"].append(bias)
+        columns["bias"].append(bias * 2**SHIFT)
         columns["depth"].append(np.full(pop.size, pop.depth))
     return slices, {key: torch.as_tensor(np.concatenate(value), dtype=torch.float64) for key, value in columns.items()}
 
 
 def _projections(plan, slices: dict) -> list:
-    """(pre, post slice, W^T) per projection, in Lava's integer weights, float32 where that is exact."""
+    """(pre, post slice, W^T << 6) per projection, in Lava's integer weights, float32 where that is exact."""
     found = []
     for p in plan.projections:
         pre_groups = plan.populations[p.pre].groups if p.pre in plan.populations else [np.arange(plan.inputs[p.pre])]
         weights = lava_clipped(plan.fixed_weights(p.weights, p.post)[0], plan.populations[p.post].groups, pre_groups)
+        weights = weights.astype(np.float64) * 2**SHIFT
         exact = torch.float32 if np.abs(weights).sum(axis=1).max() < EXACT_FLOAT32 else torch.float64
         found.append((p.pre, slices[p.post], torch.as_tensor(weights.T, dtype=exact)))
     return found
 
 
-def _decayed(value: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return torch.trunc(value * scale)
+def _may_wrap(n: dict, projections: list) -> bool:
+    """Whether u can pass 2**23: each step adds at most A = sum |W << 6| + |bias << 6| and keeps at most
+    ``u_scale`` of u, so |u| stays below A / (1 - u_scale)."""
+    drive = n["bias"].abs().clone()
+    for _, post, w_t in projections:
+        drive[post] += w_t.abs().sum(dim=0).to(torch.float64)
+    return bool(torch.any(drive / (1 - n["u_scale"]) > UV_LIMIT))
 
 
 def _wrapped(u: torch.Tensor) -> torch.Tensor:
@@ -87,60 +96,69 @@ def _wrapped(u: torch.Tensor) -> torch.Tensor:
 def emulate(plan, inputs: dict, states: bool = False):
     """Population -> ``[T, B, n]`` spikes (uint8, Lava's timeline) for ``inputs`` (Input node -> ``[T, B, n]``
     0/1 tensor); with ``states``, also population -> (u, v), each ``[T, B, n]`` int64, after each step."""
+    with _one_thread():
+        return _emulate(plan, inputs, states)
+
+
+def _emulate(plan, inputs: dict, states: bool):
     steps, batch = next(iter(inputs.values())).shape[:2]
     slices, n = _neurons(plan)
     size = len(n["depth"])
     projections = _projections(plan, slices)
+    from_layers = [(slices[pre], post, w_t) for pre, post, w_t in projections if pre not in inputs]
+    may_wrap, leaks = _may_wrap(n, projections), bool(torch.any(n["leak"] != 0))
     inputs = {name: x.reshape(steps, batch, -1) for name, x in inputs.items()}
     u, v = torch.zeros(batch, size, dtype=torch.float64), torch.zeros(batch, size, dtype=torch.float64)
     spikes = torch.zeros(batch, size)
     out = torch.zeros(steps, batch, size, dtype=torch.uint8)
     record = torch.zeros(2, steps if states else 0, batch, size, dtype=torch.float64)
-    last_off = int(n["depth"].max())
-    with _one_thread():
-        for t in range(steps):
-            if t % CHUNK == 0:
-                drive = _input_drive(inputs, projections, t, min(steps, t + CHUNK), batch, size)
-            a_in = drive[t % CHUNK]
-            for pre, post, w_t in projections:
-                if pre not in inputs:
-                    a_in[:, post] += spikes[:, slices[pre]].to(w_t.dtype) @ w_t
-            if t < last_off:  # constants start at each population's depth
-                on = (n["depth"] <= t).to(torch.float64)
-                current, leak = a_in + n["bias"] * on, n["leak"] * on
-            else:
-                current, leak = a_in + n["bias"], n["leak"]
-            u = _wrapped(_decayed(u, n["u_scale"]) + current * 2**SHIFT)
-            v = (_decayed(v, n["v_scale"]) + u + leak).clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
-            fired = v > n["threshold"]
-            v.masked_fill_(fired, 0)
-            spikes = fired.float()
-            out[t] = fired
-            if states:
-                record[0, t], record[1, t] = u, v
-    spikes = {name: out[:, :, part] for name, part in slices.items()}
+    all_on = int(n["depth"].max())
+    for t in range(steps):
+        if t % CHUNK == 0:
+            drive = _drive(n, inputs, projections, t, min(steps, t + CHUNK), batch)
+        a_in = drive[t % CHUNK]  # already << 6
+        for pre, post, w_t in from_layers:
+            a_in[:, post] += spikes[:, pre].to(w_t.dtype) @ w_t
+        u = u.mul_(n["u_scale"]).trunc_().add_(a_in)
+        if may_wrap:
+            u = _wrapped(u)
+        v = v.mul_(n["v_scale"]).trunc_().add_(u)
+        if leaks:  # each population's leak starts at its depth
+            v += n["leak"] if t >= all_on else n["leak"] * (n["depth"] <= t)
+        v.clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
+        fired = v > n["threshold"]
+        v.masked_fill_(fired, 0)
+        spikes = fired.float()
+        out[t] = fired
+        if states:
+            record[0, t], record[1, t] = u, v
+    layers = {name: out[:, :, part] for name, part in slices.items()}
     if not states:
-        return spikes
-    return spikes, {name: (record[0, :, :, part].long(), record[1, :, :, part].long()) for name, part in slices.items()}
+        return layers
+    return layers, {name: (record[0, :, :, part].long(), record[1, :, :, part].long()) for name, part in slices.items()}
+
+
+def _drive(n: dict, inputs: dict, projections: list, start: int, stop: int, batch: int) -> torch.Tensor:
+    """a_in << 6 for steps start..stop - 1 from the inputs (the spikes of the step before, as Dense sends them)
+    and from CubaLIF's Affine biases (on from each population's depth)."""
+    drive = torch.zeros(stop - start, batch, len(n["depth"]), dtype=torch.float64)
+    for pre, post, w_t in projections:
+        if pre in inputs and stop > 1:
+            sent = inputs[pre][max(start - 1, 0) : stop - 1].to(w_t.dtype) @ w_t
+            drive[stop - start - len(sent) :, :, post] += sent
+    if torch.any(n["bias"] != 0):
+        on = n["depth"] <= torch.arange(start, stop, dtype=torch.float64)[:, None]
+        drive += (n["bias"] * on)[:, None, :]
+    return drive
 
 
 @contextmanager
 def _one_thread():
-    """A step's tensors are small, too small for torch's threads: measured on 2 busy cores, torch.trunc of
-    [16, 1010] float64 took 0.94 ms with 2 threads and 12 us with 1."""
+    """The emulation's tensors are small, too small for torch's threads: measured on 2 busy cores,
+    torch.trunc of [16, 1010] float64 took 0.94 ms with 2 threads and 12 us with 1."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def _input_drive(inputs: dict, projections: list, start: int, stop: int, batch: int, size: int) -> torch.Tensor:
-    """a_in from the inputs for steps start..stop - 1 at once: input spikes of the step before, as Dense sends them."""
-    drive = torch.zeros(stop - start, batch, size, dtype=torch.float64)
-    for pre, post, w_t in projections:
-        if pre in inputs and stop > 1:
-            sent = inputs[pre][max(start - 1, 0) : stop - 1].to(w_t.dtype) @ w_t
-            drive[stop - start - len(sent) :, :, post] += sent
-    return drive
