@@ -84,16 +84,18 @@ def test_states_equal_lavas_after_every_step(name, tmp_path):
         assert np.array_equal(got[layer][1].numpy(), v), (layer, "v")
 
 
-def saturating():
+def saturating(inputs: int = 160):
     """A CubaLIF whose current barely decays (du = 0) and overflows Loihi's 24 bits, its voltage driven to the
     clip, behind weights beyond 254 thresholds: mixed signs, but the rows into the second group of time
-    constants are all negative, so that group's Dense keeps -255 where the plan's mantissa is -256."""
+    constants are all negative, so that group's Dense keeps -255 where the plan's mantissa is -256. With
+    every input on, a_in exceeds the 16 bits that LIF's a_in port declares (Lava sums it as int32)."""
     node = cuba(4, 51)
     node.tau_syn = np.full(4, 4096 * DT)
     node.tau_mem = np.array([20_000, 20_000, 3, 3]) * DT  # dv = 0 and 1365: two groups
-    thresholds = np.array([[400.0] * 15 + [-50.0], [300.0] * 16, [-500.0] * 16, [-300.0] * 16])
+    thresholds = np.array([[400.0] * (inputs - 1) + [-50.0], [300.0] * inputs, [-500.0] * inputs,
+                           [-300.0] * inputs])
     gain = population("cuba", node, DT, depth=1).gain  # thresholds per unit of NIR weight
-    graph = nir.NIRGraph(nodes={"input": io(16)[0], "w": nir.Linear(thresholds / gain[:, None]), "cuba": node,
+    graph = nir.NIRGraph(nodes={"input": io(inputs)[0], "w": nir.Linear(thresholds / gain[:, None]), "cuba": node,
                                 "fc": nir.Linear(np.ones((3, 4))), "lif": lif(3, 52), "output": io(3)[1]},
                          edges=[("input", "w"), ("w", "cuba"), ("cuba", "fc"), ("fc", "lif"), ("lif", "output")])
     return graph
@@ -102,8 +104,9 @@ def saturating():
 def test_wrap_clip_and_lavas_weight_clipping_as_lava(tmp_path):
     graph = saturating()
     _, plan = get_target("lava").plan(graph, DT)
-    assert -256 in plan.fixed_weights(plan.projections[0].weights, "cuba")[0]
-    x = torch.ones(80, 2, 16)
+    mantissas = plan.fixed_weights(plan.projections[0].weights, "cuba")[0]
+    assert -256 in mantissas and mantissas.sum(axis=1).max() > 2**15
+    x = torch.ones(80, 2, 160)
     x[:, 1, ::2] = 0
     expected, got = lava_states(graph, x, tmp_path), emulated_states(graph, x)
     u, v = expected["cuba"]
