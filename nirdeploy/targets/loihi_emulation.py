@@ -79,13 +79,13 @@ def _projections(plan, slices: dict) -> list:
     return found
 
 
-def _may_wrap(n: dict, projections: list) -> bool:
+def _may_wrap(neuron: dict, projections: list) -> bool:
     """Whether u can pass 2**23: each step adds at most A = sum |W << 6| + |bias << 6| and keeps at most
     ``u_scale`` of u, so |u| stays below A / (1 - u_scale)."""
-    drive = n["bias"].abs().clone()
+    drive = neuron["bias"].abs().clone()
     for _, post, w_t in projections:
         drive[post] += w_t.abs().sum(dim=0).to(torch.float64)
-    return bool(torch.any(drive / (1 - n["u_scale"]) > UV_LIMIT))
+    return bool(torch.any(drive / (1 - neuron["u_scale"]) > UV_LIMIT))
 
 
 def _wrapped(u: torch.Tensor) -> torch.Tensor:
@@ -102,31 +102,31 @@ def emulate(plan, inputs: dict, states: bool = False):
 
 def _emulate(plan, inputs: dict, states: bool):
     steps, batch = next(iter(inputs.values())).shape[:2]
-    slices, n = _neurons(plan)
-    size = len(n["depth"])
+    slices, neuron = _neurons(plan)
+    size = len(neuron["depth"])
     projections = _projections(plan, slices)
     from_layers = [(slices[pre], post, w_t) for pre, post, w_t in projections if pre not in inputs]
-    may_wrap, leaks = _may_wrap(n, projections), bool(torch.any(n["leak"] != 0))
+    may_wrap, leaks = _may_wrap(neuron, projections), bool(torch.any(neuron["leak"] != 0))
     inputs = {name: x.reshape(steps, batch, -1) for name, x in inputs.items()}
     u, v = torch.zeros(batch, size, dtype=torch.float64), torch.zeros(batch, size, dtype=torch.float64)
     spikes = torch.zeros(batch, size)
     out = torch.zeros(steps, batch, size, dtype=torch.uint8)
     record = torch.zeros(2, steps if states else 0, batch, size, dtype=torch.float64)
-    all_on = int(n["depth"].max())
+    all_on = int(neuron["depth"].max())
     for t in range(steps):
         if t % CHUNK == 0:
-            drive = _drive(n, inputs, projections, t, min(steps, t + CHUNK), batch)
+            drive = _drive(neuron, inputs, projections, t, min(steps, t + CHUNK), batch)
         a_in = drive[t % CHUNK]  # already << 6
         for pre, post, w_t in from_layers:
             a_in[:, post] += spikes[:, pre].to(w_t.dtype) @ w_t
-        u = u.mul_(n["u_scale"]).trunc_().add_(a_in)
+        u = u.mul_(neuron["u_scale"]).trunc_().add_(a_in)
         if may_wrap:
             u = _wrapped(u)
-        v = v.mul_(n["v_scale"]).trunc_().add_(u)
+        v = v.mul_(neuron["v_scale"]).trunc_().add_(u)
         if leaks:  # each population's leak starts at its depth
-            v += n["leak"] if t >= all_on else n["leak"] * (n["depth"] <= t)
+            v += neuron["leak"] if t >= all_on else neuron["leak"] * (neuron["depth"] <= t)
         v.clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
-        fired = v > n["threshold"]
+        fired = v > neuron["threshold"]
         v.masked_fill_(fired, 0)
         spikes = fired.float()
         out[t] = fired
@@ -138,17 +138,17 @@ def _emulate(plan, inputs: dict, states: bool):
     return layers, {name: (record[0, :, :, part].long(), record[1, :, :, part].long()) for name, part in slices.items()}
 
 
-def _drive(n: dict, inputs: dict, projections: list, start: int, stop: int, batch: int) -> torch.Tensor:
+def _drive(neuron: dict, inputs: dict, projections: list, start: int, stop: int, batch: int) -> torch.Tensor:
     """a_in << 6 for steps start..stop - 1 from the inputs (the spikes of the step before, as Dense sends them)
     and from CubaLIF's Affine biases (on from each population's depth)."""
-    drive = torch.zeros(stop - start, batch, len(n["depth"]), dtype=torch.float64)
+    drive = torch.zeros(stop - start, batch, len(neuron["depth"]), dtype=torch.float64)
     for pre, post, w_t in projections:
         if pre in inputs and stop > 1:
             sent = inputs[pre][max(start - 1, 0) : stop - 1].to(w_t.dtype) @ w_t
             drive[stop - start - len(sent) :, :, post] += sent
-    if torch.any(n["bias"] != 0):
-        on = n["depth"] <= torch.arange(start, stop, dtype=torch.float64)[:, None]
-        drive += (n["bias"] * on)[:, None, :]
+    if torch.any(neuron["bias"] != 0):
+        on = neuron["depth"] <= torch.arange(start, stop, dtype=torch.float64)[:, None]
+        drive += (neuron["bias"] * on)[:, None, :]
     return drive
 
 
