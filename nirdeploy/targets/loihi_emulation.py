@@ -31,7 +31,8 @@ UV_LIMIT = 2**23  # u and v are 24-bit
 DECAY_UNIT = 4096  # decays are 12-bit fractions
 SHIFT = 6  # Loihi MSB-aligns a_in and vth with u and v by 6 bits
 EXACT_FLOAT32 = 2**24  # a float32 matrix product is exact while every sum stays below this
-CHUNK = 256  # steps whose input drive is computed at once
+CHUNK = 256  # steps whose input drive is computed at once, at most
+DRIVE_VALUES = 2**20  # and at most this many values (8 MiB)
 
 
 def lava_clipped(weights: np.ndarray, post_groups: list, pre_groups: list) -> np.ndarray:
@@ -113,10 +114,11 @@ def _emulate(plan, inputs: dict, states: bool):
     out = torch.zeros(steps, batch, size, dtype=torch.uint8)
     record = torch.zeros(2, steps if states else 0, batch, size, dtype=torch.float64)
     all_on = int(neuron["depth"].max())
+    chunk = max(1, min(CHUNK, DRIVE_VALUES // (batch * size)))
     for t in range(steps):
-        if t % CHUNK == 0:
-            drive = _drive(neuron, inputs, projections, t, min(steps, t + CHUNK), batch)
-        a_in = drive[t % CHUNK]  # already << 6
+        if t % chunk == 0:
+            drive = _drive(neuron, inputs, projections, t, min(steps, t + chunk), batch)
+        a_in = drive[t % chunk]  # already << 6
         for pre, post, w_t in from_layers:
             a_in[:, post] += spikes[:, pre].to(w_t.dtype) @ w_t
         u = u.mul_(neuron["u_scale"]).trunc_().add_(a_in)
@@ -126,10 +128,9 @@ def _emulate(plan, inputs: dict, states: bool):
         if leaks:  # each population's leak starts at its depth
             v += neuron["leak"] if t >= all_on else neuron["leak"] * (neuron["depth"] <= t)
         v.clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
-        fired = v > neuron["threshold"]
-        v.masked_fill_(fired, 0)
+        fired = torch.gt(v, neuron["threshold"], out=out[t])
         spikes = fired.float()
-        out[t] = fired
+        v.mul_(1 - spikes)  # reset to 0 (masked_fill_ took 2.5 times as long at batch 64)
         if states:
             record[0, t], record[1, t] = u, v
     layers = {name: out[:, :, part] for name, part in slices.items()}
