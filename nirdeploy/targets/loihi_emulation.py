@@ -108,6 +108,7 @@ def _emulate(plan, inputs: dict, states: bool):
     projections = _projections(plan, slices)
     from_layers = [(slices[pre], post, w_t) for pre, post, w_t in projections if pre not in inputs]
     may_wrap, leaks = _may_wrap(neuron, projections), bool(torch.any(neuron["leak"] != 0))
+    carries = bool(torch.any(neuron["u_scale"] != 0))  # IF and LIF alone keep nothing of u (du = 4095)
     inputs = {name: x.reshape(steps, batch, -1) for name, x in inputs.items()}
     u, v = torch.zeros(batch, size, dtype=torch.float64), torch.zeros(batch, size, dtype=torch.float64)
     spikes = torch.zeros(batch, size)
@@ -121,7 +122,7 @@ def _emulate(plan, inputs: dict, states: bool):
         a_in = drive[t % chunk]  # already << 6
         for pre, post, w_t in from_layers:
             a_in[:, post] += spikes[:, pre].to(w_t.dtype) @ w_t
-        u = u.mul_(neuron["u_scale"]).trunc_().add_(a_in)
+        u = u.mul_(neuron["u_scale"]).trunc_().add_(a_in) if carries else a_in
         if may_wrap:
             u = _wrapped(u)
         v = v.mul_(neuron["v_scale"]).trunc_().add_(u)
