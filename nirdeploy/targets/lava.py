@@ -5,8 +5,9 @@ hands the worker (:mod:`nirdeploy.lava_worker`) a temporary folder holding the
 flattened graph as a .nir file, the input spikes as .npz and a small JSON
 request; the worker runs in a subprocess with a timeout (its whole process
 group is killed when it hangs) and writes the spikes back, or its error and
-traceback, which come back as a :class:`TargetError`. Mapping and equations:
-``nirdeploy/lava_worker/mapping.py`` and docs/semantics.md ("Lava").
+traceback, which come back as a :class:`TargetError`. With ``simulator='emulation'``
+a fixed-point run is :mod:`.loihi_emulation` instead, in this process, without Lava.
+Mapping and equations: ``nirdeploy/lava_worker/mapping.py`` and docs/semantics.md ("Lava").
 """
 
 import json
@@ -30,8 +31,10 @@ from ..lava_worker.netx import write_netx
 from ..passes import flatten_subgraphs, recurrent_edges
 from . import lava_runtime
 from .base import Deployment, Target
+from .loihi_emulation import emulate
 
 PRECISIONS = {"float": "floating_pt", "fixed": "fixed_pt"}
+SIMULATORS = ("lava", "emulation")
 
 
 def run_worker(folder: Path, timeout: float, python: Optional[Path] = None) -> None:
@@ -124,19 +127,27 @@ class LavaTarget(Target):
         return _timing_problems(flat, plan, synaptic_hops(flat)) + _fixed_point_problems(plan)
 
     def deploy(self, graph: nir.NIRGraph, dt: float, precision: str = "float", timeout: float = 300,
-               netx_path=None, overwrite: bool = False, **options) -> Deployment:
+               netx_path=None, overwrite: bool = False, simulator: str = "lava", **options) -> Deployment:
         """``precision`` 'float' (Lava's floating_pt models) or 'fixed' (fixed_pt, bit-accurate to Loihi 2);
+        ``simulator`` 'lava' (Lava's own simulator, in its runtime) or, for fixed point, 'emulation' (the
+        same integer arithmetic in torch, :mod:`.loihi_emulation`; needs no Lava runtime);
         ``netx_path`` writes the network as lava-dl netx's .net file (never over an existing file unless
         ``overwrite``). ``run`` returns spikes on Lava's timeline: a layer ``h`` Dense hops from the input
         fires ``h`` steps after the reference (compare shifts it back)."""
         if precision not in PRECISIONS:
             raise TargetError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)} for the Lava target")
+        if simulator not in SIMULATORS:
+            raise TargetError(f"simulator={simulator!r} is not one of {', '.join(SIMULATORS)} for the Lava target")
+        if simulator == "emulation" and precision != "fixed":
+            raise TargetError("simulator='emulation' emulates Loihi's fixed point only; pass precision='fixed', "
+                              "or simulator='lava' for floating point")
         if options:
             raise TargetError(f"the Lava target takes no option(s) {', '.join(options)}; it takes precision, "
-                              "timeout, netx_path, overwrite")
-        ready, detail = self.runtime_status()
-        if not ready:
-            raise TargetError(detail)
+                              "simulator, timeout, netx_path, overwrite")
+        if simulator == "lava":
+            ready, detail = self.runtime_status()
+            if not ready:
+                raise TargetError(detail)
         self.ensure_deployable(graph, dt)
         flat, plan = self.plan(graph, dt)
         artifacts = {}
@@ -152,10 +163,12 @@ class LavaTarget(Target):
                 artifacts["netx"] = netx_path
         except MappingError as error:
             raise TargetError(f"Loihi's fixed point or netx's file cannot hold this graph: {error}") from None
-        return Deployment(self.name, None, _runner(flat, plan, dt, precision, timeout), artifacts)
+        simulate = _emulation if simulator == "emulation" else _lava_simulation(flat, dt, precision, timeout)
+        return Deployment(self.name, None, _runner(flat, plan, simulate), artifacts)
 
 
-def _runner(flat: nir.NIRGraph, plan, dt: float, precision: str, timeout: float):
+def _runner(flat: nir.NIRGraph, plan, simulate):
+    """``simulate(plan, arrays, steps)`` -> population -> ``[steps, B, n]`` spikes on Lava's timeline."""
     input_names = [n for n, node in flat.nodes.items() if isinstance(node, nir.Input)]
 
     def run(inputs, record: bool, progress: bool = False):
@@ -167,6 +180,18 @@ def _runner(flat: nir.NIRGraph, plan, dt: float, precision: str, timeout: float)
             if not np.all((x == 0) | (x == 1)):
                 raise TargetError(f"input '{name}' holds values other than 0 and 1; Lava's Dense takes spikes")
         steps = next(iter(arrays.values())).shape[0]
+        layers = {}
+        for name, value in simulate(plan, arrays, steps).items():
+            shape = np.shape(flat.nodes[name].v_threshold)
+            layers[name] = torch.as_tensor(value[:steps]).to(torch.float32).reshape(steps, value.shape[1], *shape)
+        outputs = tuple(layers[neuron] for neuron in plan.outputs.values())
+        return (outputs[0] if len(outputs) == 1 else outputs), layers
+
+    return run
+
+
+def _lava_simulation(flat: nir.NIRGraph, dt: float, precision: str, timeout: float):
+    def simulate(plan, arrays: dict, steps: int) -> dict:
         with tempfile.TemporaryDirectory(prefix="nirdeploy-lava-") as folder:
             folder = Path(folder)
             nir.write(folder / "graph.nir", flat)
@@ -175,12 +200,10 @@ def _runner(flat: nir.NIRGraph, plan, dt: float, precision: str, timeout: float)
                        "depths": {name: pop.depth for name, pop in plan.populations.items()}}
             (folder / "request.json").write_text(json.dumps(request))
             run_worker(folder, timeout)
-            spikes = dict(np.load(folder / "spikes.npz"))
-        layers = {}
-        for name, value in spikes.items():
-            shape = np.shape(flat.nodes[name].v_threshold)
-            layers[name] = torch.from_numpy(value[:steps].astype(np.float32)).reshape(steps, value.shape[1], *shape)
-        outputs = tuple(layers[neuron] for neuron in plan.outputs.values())
-        return (outputs[0] if len(outputs) == 1 else outputs), layers
+            return dict(np.load(folder / "spikes.npz"))
 
-    return run
+    return simulate
+
+
+def _emulation(plan, arrays: dict, steps: int) -> dict:
+    return emulate(plan, {name: torch.from_numpy(x).reshape(steps, x.shape[1], -1) for name, x in arrays.items()})

@@ -1,0 +1,141 @@
+"""The torch emulation of Loihi 2's fixed point (``simulator='emulation'``) against Lava's own fixed-point run.
+
+The truth is lava-nc 0.10.0's bit-accurate models, run for real in nirdeploy's Lava
+runtime (the fixture creates it where scripts/setup.sh has not): spikes of every layer
+through the Lava target, and u and v after every step through tests/lava_states_run.py.
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import torch
+from test_lava_target import DT, GRAPHS, cuba, io, lif, loihi_fixed_point, spikes
+
+import nirdeploy
+from nirdeploy.errors import TargetError
+from nirdeploy.lava_worker.mapping import population
+from nirdeploy.targets import get_target, lava_runtime
+from nirdeploy.targets.loihi_emulation import CHUNK, emulate
+
+STEPS = 300
+assert STEPS > CHUNK  # the input drive is computed in blocks of CHUNK steps: cross a boundary
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lava_runtime_ready():
+    lava_runtime.setup(log=lambda line: None)
+
+
+def deploy_both(graph):
+    return (nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed"),
+            nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation"))
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_spikes_equal_lavas_fixed_point(name):
+    graph, n = GRAPHS[name]()
+    x = spikes(n, batch=3, steps=STEPS)
+    lava, emulation = deploy_both(graph)
+    lava_out, lava_layers = lava.run(x, record=True)
+    out, layers = emulation.run(x, record=True)
+    assert set(layers) == set(lava_layers)
+    for layer, expected in lava_layers.items():
+        assert expected.sum() > 0, f"{layer} never spikes in Lava"
+        assert layers[layer].shape == expected.shape and layers[layer].dtype == expected.dtype
+        assert torch.equal(layers[layer], expected), (layer, int((layers[layer] != expected).sum()))
+    assert torch.equal(out, lava_out)
+
+
+def lava_states(graph, x: torch.Tensor, folder: Path) -> dict:
+    """(u, v) per population, ``[T, B, n]`` after each step, read from Lava's own LIF processes."""
+    flat, plan = get_target("lava").plan(graph, DT)
+    nir.write(folder / "graph.nir", flat)
+    (source,) = plan.inputs
+    np.savez(folder / "inputs.npz", **{source: x.numpy().reshape(len(x), x.shape[1], -1)})
+    (folder / "request.json").write_text(json.dumps({"dt": DT, "precision": "fixed", "steps": len(x),
+                                                     "depths": {k: p.depth for k, p in plan.populations.items()}}))
+    done = subprocess.run([str(lava_runtime.runtime_python()), str(Path(__file__).parent / "lava_states_run.py"),
+                           str(folder)], env={"PYTHONPATH": str(Path(nirdeploy.__file__).parent)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    states = np.load(folder / "states.npz")
+    return {name: (states[f"{name}.u"], states[f"{name}.v"]) for name in plan.populations}
+
+
+def emulated_states(graph, x: torch.Tensor) -> dict:
+    _, plan = get_target("lava").plan(graph, DT)
+    (source,) = plan.inputs
+    _, states = emulate(plan, {source: x.reshape(len(x), x.shape[1], -1)}, states=True)
+    return states
+
+
+@pytest.mark.parametrize("name", ["feedforward", "mixed_taus"])
+def test_states_equal_lavas_after_every_step(name, tmp_path):
+    graph, n = GRAPHS[name]()
+    x = spikes(n, batch=2, steps=STEPS)
+    expected, got = lava_states(graph, x, tmp_path), emulated_states(graph, x)
+    for layer, (u, v) in expected.items():
+        assert np.any(u != 0) and np.any(v != 0)
+        assert np.array_equal(got[layer][0].numpy(), u), (layer, "u")
+        assert np.array_equal(got[layer][1].numpy(), v), (layer, "v")
+
+
+def saturating(inputs: int = 160):
+    """A CubaLIF whose current barely decays (du = 0) and overflows Loihi's 24 bits, its voltage driven to the
+    clip, behind weights beyond 254 thresholds: mixed signs, but the rows into the second group of time
+    constants are all negative, so that group's Dense keeps -255 where the plan's mantissa is -256. With
+    every input on, a_in exceeds the 16 bits that LIF's a_in port declares (Lava sums it as int32)."""
+    node = cuba(4, 51)
+    node.tau_syn = np.full(4, 4096 * DT)
+    node.tau_mem = np.array([20_000, 20_000, 3, 3]) * DT  # dv = 0 and 1365: two groups
+    thresholds = np.array([[400.0] * (inputs - 1) + [-50.0], [300.0] * inputs, [-500.0] * inputs,
+                           [-300.0] * inputs])
+    gain = population("cuba", node, DT, depth=1).gain  # thresholds per unit of NIR weight
+    graph = nir.NIRGraph(nodes={"input": io(inputs)[0], "w": nir.Linear(thresholds / gain[:, None]), "cuba": node,
+                                "fc": nir.Linear(np.ones((3, 4))), "lif": lif(3, 52), "output": io(3)[1]},
+                         edges=[("input", "w"), ("w", "cuba"), ("cuba", "fc"), ("fc", "lif"), ("lif", "output")])
+    return graph
+
+
+def test_wrap_clip_and_lavas_weight_clipping_as_lava(tmp_path):
+    graph = saturating()
+    _, plan = get_target("lava").plan(graph, DT)
+    mantissas = plan.fixed_weights(plan.projections[0].weights, "cuba")[0]
+    assert -256 in mantissas and mantissas.sum(axis=1).max() > 2**15
+    x = torch.ones(80, 2, 160)
+    x[:, 1, ::2] = 0
+    expected, got = lava_states(graph, x, tmp_path), emulated_states(graph, x)
+    u, v = expected["cuba"]
+    assert u.max() > 2**22 and u.min() < -(2**22)  # u wrapped past 2**23 in Lava
+    assert v.min() == -(2**23) + 1  # and v sat at its clip
+    for layer, (u, v) in expected.items():
+        assert np.array_equal(got[layer][0].numpy(), u), (layer, "u")
+        assert np.array_equal(got[layer][1].numpy(), v), (layer, "v")
+
+
+def test_runs_without_the_lava_runtime(tmp_path, monkeypatch):
+    """With no runtime, Lava's simulator is refused and the emulation runs; the truth here is the Lava target
+    test's numpy emulation of Loihi's arithmetic (itself tested against Lava)."""
+    monkeypatch.setenv(lava_runtime.RUNTIME_VARIABLE, str(tmp_path / "no-runtime"))
+    graph, n = GRAPHS["recurrent"]()
+    with pytest.raises(TargetError, match="nirdeploy setup lava"):
+        nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed")
+    x = spikes(n, batch=2, steps=60)
+    _, layers = nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation").run(x, record=True)
+    _, plan = get_target("lava").plan(graph, DT)
+    for sample in range(2):
+        expected = loihi_fixed_point(plan, x[:, sample].numpy(), 60)
+        for layer, got in layers.items():
+            assert expected[layer].sum() > 0 and np.array_equal(got[:, sample].numpy(), expected[layer]), layer
+
+
+def test_options_are_checked():
+    graph, _ = GRAPHS["feedforward"]()
+    with pytest.raises(TargetError, match="simulator='torch' is not one of lava, emulation"):
+        nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="torch")
+    with pytest.raises(TargetError, match="fixed point only; pass precision='fixed'"):
+        nirdeploy.deploy(graph, "lava", dt=DT, simulator="emulation")
