@@ -138,12 +138,15 @@ def test_check_lists_every_problem_at_once():
     assert problems(report, "hidden_neurons limit")[0].found == "1200"
     assert problems(report, "inputs limit")[0].limit == "16"
     assert problems(report, "outputs limit")[0].found == "12"
-    assert problems(report, "8-bit weights")[0].severity == "warning"
     assert report.resources["hidden_neurons"] == {"used": 1200, "limit": 1000}
     decoded = json.loads(report.to_json())
     assert decoded["ok"] is False and len(decoded["problems"]) == len(report.problems)
     text = str(report)
     assert "hidden_neurons limit" in text and "fails" in text
+    # A profile-only target with formats.weight_bits gets the generic per-layer weight rule.
+    eight_bit = Target(parse_profile({**GOOD, "name": "eight_bit", "formats": {"weight_bits": 8}}, "e.yaml"))
+    weights = problems(nirdeploy.check(bad, eight_bit), "8-bit weights")
+    assert [p.node for p in weights] == ["fc"] and weights[0].severity == "warning"
 
 
 def test_chip_variant_changes_the_limits():
