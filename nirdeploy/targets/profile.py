@@ -1,5 +1,6 @@
 """Target profiles: what a target accepts, as data (targets/*.yaml), validated on load."""
 
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -117,8 +118,10 @@ def load_profile(path: Union[str, Path]) -> Profile:
     return parse_profile(data, str(path))
 
 
+@functools.cache
 def builtin_profiles() -> dict:
-    """The profiles shipped in the wheel (targets/*.yaml, installed as nirdeploy.profiles)."""
+    """The profiles shipped in the wheel (targets/*.yaml, installed as nirdeploy.profiles), parsed
+    once per process: every get_target, check and compare looks them up."""
     folder = resources.files("nirdeploy.profiles")
     profiles = {}
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
