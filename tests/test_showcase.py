@@ -26,6 +26,11 @@ def test_trained_digits_networks(name, minimum, tmp_path):
     if name == "digits_conv":  # Lava in floating point: the reference's spikes, one step later per hop
         assert summary["lava"]["accuracy"] == summary["reference"]["accuracy"]
         assert summary["lava"]["output_train_match"] == 1.0
+        # The torch emulation of Loihi's fixed point gives Lava's own fixed-point spikes.
+        outputs = {row["target"]: row for row in result.report["agreement"]["rows"] if row["kind"] == "output"}
+        for metric in ("spike_train_match", "spikes_target", "first_divergence"):
+            assert outputs["lava/emulation"][metric] == outputs["lava/fixed"][metric]
+        assert summary["lava/emulation"]["accuracy"] == summary["lava/fixed"]["accuracy"]
 
 
 def test_report_says_how_far_and_why_a_target_misses_the_reference():
