@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .check import WEIGHT_TYPES, format_table
-from .deploy import resolve_graph_and_dt
+from .deploy import deploy_on, resolve_graph_and_dt
 from .passes import flatten_subgraphs, recurrent_edges
 from .targets import get_target
 
@@ -120,7 +120,7 @@ def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, pr
         extra = target.profile.delay(deepest)
         padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs)
         start = time.perf_counter()
-        outputs, layers = target.deploy(graph, dt, **options).run(*padded, record=True, progress=progress)
+        outputs, layers = deploy_on(target, graph, dt, options).run(*padded, record=True, progress=progress)
         runs[run_name(name)] = (_as_tuple(outputs), layers, time.perf_counter() - start)
     return runs
 

@@ -1,5 +1,6 @@
 """``deploy``: hand a graph to a target, after the same dt resolution ``check`` uses."""
 
+import inspect
 from typing import Optional, Union
 
 import nir
@@ -23,4 +24,16 @@ def deploy(graph: Union[nir.NIRGraph, str], target: Union[str, Target], dt: Opti
     """Convert ``graph`` for ``target``; ``deployment.run(spikes)`` runs it on ``[T, B, ...]`` spikes."""
     graph, dt = resolve_graph_and_dt(graph, dt)
     target = get_target(target) if isinstance(target, str) else target
+    return deploy_on(target, graph, dt, options)
+
+
+def deploy_on(target: Target, graph: nir.NIRGraph, dt: float, options: dict) -> Deployment:
+    """``target.deploy`` with ``options``, refusing an option the adapter does not take, by name."""
+    parameters = inspect.signature(target.deploy).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):  # the base class takes any, and refuses
+        accepted = [name for name in parameters if name not in ("graph", "dt")]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise InvalidArgumentError(f"target '{target.name}' takes no deploy option(s) {', '.join(unknown)}; "
+                                       f"its options: {', '.join(accepted) or 'none'}")
     return target.deploy(graph, dt, **options)

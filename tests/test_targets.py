@@ -13,7 +13,7 @@ import torch
 import yaml
 
 import nirdeploy
-from nirdeploy import ProfileError, TargetError
+from nirdeploy import InvalidArgumentError, ProfileError, TargetError
 from nirdeploy.check import quantisation_error
 from nirdeploy.compare import agreement, synaptic_hops
 from nirdeploy.targets import Target, available_targets, get_target
@@ -199,6 +199,18 @@ def test_snntorch_specific_rules_and_refusal():
     assert problems(nirdeploy.check(g, "snntorch"), "v_threshold > v_reset")[0].node == "lif"
     with pytest.raises(TargetError, match="node lif: v_threshold > v_reset"):
         nirdeploy.deploy(g, "snntorch")
+
+
+def test_an_option_a_target_does_not_take_is_an_error_listing_its_options():
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
+              [("input", "fc"), ("fc", "lif"), ("lif", "output")])
+    with pytest.raises(InvalidArgumentError, match="'snntorch' takes no deploy option.s. precision; its options: "
+                                                   "device, dtype, producer"):
+        nirdeploy.deploy(g, "snntorch", precision="fixed")
+    # compare's shared options reach the reference too, which refuses them by name
+    with pytest.raises(InvalidArgumentError, match="'reference' takes no deploy option.s. precision"):
+        nirdeploy.compare(g, torch.zeros(4, 1, 3), targets=["lava"], precision="fixed")
 
 
 def test_target_without_adapter_says_so():

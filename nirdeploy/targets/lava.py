@@ -127,7 +127,7 @@ class LavaTarget(Target):
         return _timing_problems(flat, plan, synaptic_hops(flat)) + _fixed_point_problems(plan)
 
     def deploy(self, graph: nir.NIRGraph, dt: float, precision: str = "float", timeout: float = 300,
-               netx_path=None, overwrite: bool = False, simulator: str = "lava", **options) -> Deployment:
+               netx_path=None, overwrite: bool = False, simulator: str = "lava") -> Deployment:
         """``precision`` 'float' (Lava's floating_pt models) or 'fixed' (fixed_pt, bit-accurate to Loihi 2);
         ``simulator`` 'lava' (Lava's own simulator, in its runtime) or, for fixed point, 'emulation' (the
         same integer arithmetic in torch, :mod:`.loihi_emulation`; needs no Lava runtime);
@@ -141,9 +141,6 @@ class LavaTarget(Target):
         if simulator == "emulation" and precision != "fixed":
             raise TargetError("simulator='emulation' emulates Loihi's fixed point only; pass precision='fixed', "
                               "or simulator='lava' for floating point")
-        if options:
-            raise TargetError(f"the Lava target takes no option(s) {', '.join(options)}; it takes precision, "
-                              "simulator, timeout, netx_path, overwrite")
         if simulator == "lava":
             ready, detail = self.runtime_status()
             if not ready:

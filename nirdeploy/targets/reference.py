@@ -10,6 +10,9 @@ class ReferenceTarget(Target):
     def runtime_status(self) -> tuple:
         return True, f"torch {torch.__version__}"
 
-    def deploy(self, graph, dt, device: str = "cpu", **options) -> Deployment:
-        gm = import_from_nir(graph, dt=dt, device=device, step_mode="m", **options)
+    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32, producer=None,
+               dt_override: bool = False) -> Deployment:
+        """The options are import_from_nir's."""
+        gm = import_from_nir(graph, dt=dt, device=device, dtype=dtype, step_mode="m", producer=producer,
+                             dt_override=dt_override)
         return Deployment(self.name, gm, graph_module_runner(gm, device))

@@ -169,8 +169,8 @@ class SnnTorchTarget(Target):
             if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)) and np.any(node.v_threshold <= node.v_reset)
         ]
 
-    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32, producer=None,
-               **options) -> Deployment:
+    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32,
+               producer=None) -> Deployment:
         """``producer`` as in import_from_nir: the reference's conventions, or 'snntorch' for a graph
         snnTorch wrote, which then runs on snnTorch's own neurons with their defaults."""
         conventions = resolve_producer(producer, graph).name

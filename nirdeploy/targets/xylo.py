@@ -240,8 +240,8 @@ class XyloTarget(Target):
             problems += _quantisation_problems(graph, layers, dt)
         return problems
 
-    def deploy(self, graph: nir.NIRGraph, dt: float, quantisation: str = "global", simulator: str = "xylosim",
-               **options) -> Deployment:
+    def deploy(self, graph: nir.NIRGraph, dt: float, quantisation: str = "global",
+               simulator: str = "xylosim") -> Deployment:
         """``quantisation``: 'global' or 'channel' (Rockpool's quantisers); ``simulator``: 'xylosim' (the
         bit-accurate simulator) or 'float' (Rockpool's float LIFTorch with Xylo's bit-shift decays and spike
         caps, delayed as Xylo delays each layer: no integer rounding)."""
@@ -249,8 +249,6 @@ class XyloTarget(Target):
             raise TargetError(f"xylo: quantisation must be 'global' or 'channel', got {quantisation!r}")
         if simulator not in ("xylosim", "float"):
             raise TargetError(f"xylo: simulator must be 'xylosim' or 'float', got {simulator!r}")
-        if options:
-            raise TargetError(f"xylo: unknown deploy options {sorted(options)}; known: quantisation, simulator")
         ready, detail = self.runtime_status()
         if not ready:
             raise TargetError(detail)
