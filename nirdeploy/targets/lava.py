@@ -109,7 +109,8 @@ def _population_errors(graph: nir.NIRGraph, dt: float) -> list:
 
 class LavaTarget(Target):
     def runtime_status(self) -> tuple:
-        return lava_runtime.status()
+        ready, detail = lava_runtime.status()
+        return ready, detail if ready else f"{detail} (without it, precision='fixed', simulator='emulation' runs)"
 
     def plan(self, graph: nir.NIRGraph, dt: float):
         flat = flatten_subgraphs(graph)
