@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import nirdeploy
+from test_snntorch_target import conv as snntorch_conv
 from nirdeploy.compare import agreement_report, run_targets
 from nirdeploy.errors import OutputExistsError, TargetError
 from nirdeploy.targets import get_target, lava_runtime
@@ -91,28 +92,9 @@ def recurrent():
 
 
 def conv():
-    """Conv2d -> IF -> AvgPool2d -> Conv2d -> LIF -> SumPool2d -> Flatten -> Affine -> LIF."""
-    r = rng(11)
-    shape = (2, 8, 8)
-    nodes = {
-        "input": nir.Input(input_type={"input": np.array(shape)}),
-        "conv1": nir.Conv2d(input_shape=(8, 8), weight=r.uniform(-0.4, 1.0, (4, 2, 3, 3)), stride=1, padding=1,
-                            dilation=1, groups=1, bias=r.uniform(0, 0.1, 4)),
-        "if": nir.IF(r=np.full((4, 8, 8), 1 / DT), v_threshold=r.uniform(0.8, 1.5, (4, 8, 8)), v_reset=np.zeros((4, 8, 8))),
-        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-        "conv2": nir.Conv2d(input_shape=(4, 4), weight=r.uniform(-0.3, 1.0, (6, 4, 3, 3)), stride=1, padding=1,
-                            dilation=1, groups=1, bias=np.zeros(6)),
-        "lif": nir.LIF(tau=np.full((6, 4, 4), 4e-3), r=np.full((6, 4, 4), 2.0), v_leak=np.zeros((6, 4, 4)),
-                       v_threshold=np.full((6, 4, 4), 0.8), v_reset=np.zeros((6, 4, 4))),
-        "sum": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-        "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([6, 2, 2])}),
-        "fc": affine(5, 24, 13, gain=0.8),
-        "out_lif": lif(5, 14),
-        "output": io(5)[1],
-    }
-    edges = [("input", "conv1"), ("conv1", "if"), ("if", "pool"), ("pool", "conv2"), ("conv2", "lif"), ("lif", "sum"),
-             ("sum", "flat"), ("flat", "fc"), ("fc", "out_lif"), ("out_lif", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), shape
+    """Conv2d -> IF -> AvgPool2d -> Conv2d -> LIF -> SumPool2d -> Flatten -> Affine -> LIF: the snnTorch
+    target's conv graph."""
+    return snntorch_conv()
 
 
 def mixed_taus():
