@@ -118,7 +118,7 @@ def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, pr
     for name, options in targets.items():
         target = get_target(name.partition("/")[0])
         extra = target.profile.delay(deepest)
-        padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs)
+        padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs) if extra else inputs
         start = time.perf_counter()
         outputs, layers = deploy_on(target, graph, dt, options).run(*padded, record=True, progress=progress)
         runs[run_name(name)] = (_as_tuple(outputs), layers, time.perf_counter() - start)
