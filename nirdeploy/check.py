@@ -160,7 +160,8 @@ def _parameters(graph, profile) -> list:
             continue
         if hasattr(node, "v_threshold") and reset_mode(node) not in profile.reset_modes:
             problems.append(Problem(name, "reset mode", reset_mode(node), ", ".join(profile.reset_modes),
-                                    "retrain with a reset the target has, or accept different spikes"))
+                                    f"retrain with {' or '.join(profile.reset_modes)} reset (in SpikingJelly, v_reset=None "
+                                    "subtracts the threshold, a number resets to it)"))
         for field_name, value in node_fields(node).items():
             if not isinstance(value, np.ndarray):
                 continue

@@ -277,7 +277,7 @@ def test_check_reports_timing_and_fixed_point_error():
     vth = min(4096, math.floor(254 / np.abs(scaled).max()))
     target = scaled * vth
     error = np.sqrt(np.mean((np.clip(2 * np.round(target / 2), -256, 254) - target) ** 2) / np.mean(target**2))
-    assert f"relative RMS error {error:.3%} (vth mantissa {vth} of lif)" == weights["fc1"]
+    assert f"relative RMS error {error:.3%} at the vth mantissa {vth} of node 'lif'" == weights["fc1"]
 
 
 def test_setup_is_fast_when_ready_and_names_a_wrong_python(tmp_path):

@@ -80,8 +80,8 @@ def _fixed_point_problems(plan) -> list:
     problems = []
     for p in plan.projections:
         _, error = plan.fixed_weights(p.weights, p.post)
-        problems.append(Problem(p.node, "fixed_pt weights", f"relative RMS error {error:.3%} (vth mantissa "
-                                f"{plan.threshold_mantissa(p.post)} of {p.post})", "8-bit mantissa",
+        problems.append(Problem(p.node, "fixed_pt weights", f"relative RMS error {error:.3%} at the vth mantissa "
+                                f"{plan.threshold_mantissa(p.post)} of node '{p.post}'", "8-bit mantissa",
                                 "precision='fixed' only; compare measures the effect", "warning"))
     for name in plan.populations:
         try:
