@@ -8,26 +8,13 @@ from typing import Optional, Union
 import nir
 import numpy as np
 
-from .conventions import recorded_dt
-from .deploy import resolve_graph_and_dt
 from .errors import UnsupportedNodeError
-from .neurons import reset_mode
-from .passes import flatten_subgraphs, node_fields, recurrent_edges
-from .targets import Target, get_target
+from .passes import node_fields, recurrent_edges
+from .semantics import NEURON_TYPES, WEIGHT_TYPES, Semantics, load, recorded_dt
+from .table import format_table
+from .targets import Problem, Target, get_target
 
-NEURON_TYPES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI)
-WEIGHT_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)
 TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
-
-
-@dataclass
-class Problem:
-    node: str
-    rule: str
-    found: str
-    limit: str
-    suggestion: str
-    severity: str = "error"  # "error": the target cannot run it; "warning": it runs, but not exactly
 
 
 @dataclass
@@ -73,40 +60,40 @@ class CheckReport:
         return "\n".join(lines + ["", *format_table(rows)])
 
 
-def format_table(rows: list) -> list:
-    """Rows of cells (the first the header) as aligned text lines."""
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(str(cell).ljust(w) for cell, w in zip(row, widths)) for row in rows]
-    return [lines[0], "-+-".join("-" * w for w in widths), *lines[1:]]
-
-
 def check(
-    graph: Union[nir.NIRGraph, str],
+    graph: Union[nir.NIRGraph, str, Semantics],
     target: Union[str, Target],
     dt: Optional[float] = None,
     variant: Optional[str] = None,
+    producer: Optional[str] = None,
+    dt_override: bool = False,
 ) -> CheckReport:
-    """Check ``graph`` against ``target`` at ``dt`` (default: the graph's recorded dt).
+    """Check ``graph`` against ``target`` at ``dt`` (default: the graph's recorded dt), judged by the
+    dynamics of the framework that wrote it (``producer``; default: the recorded conventions, else
+    SpikingJelly's, which the report then names as an assumption).
 
     Returns a :class:`CheckReport` listing every problem at once, each with the node,
     the rule, the value found, the limit and a suggestion, and the resources the
-    graph would use against the target's limits.
+    graph would use against the target's limits. A dt that contradicts the recorded
+    one is an error unless ``dt_override``.
     """
-    graph, dt = resolve_graph_and_dt(graph, dt)
-    recorded = recorded_dt(graph)
+    semantics = graph if isinstance(graph, Semantics) else load(graph, dt, producer, dt_override=True)
     target = get_target(target, variant) if isinstance(target, str) else target
-    flat = flatten_subgraphs(graph)
-    report = CheckReport(target.name, dt)
-    profile = target.profile
+    report = CheckReport(target.name, semantics.dt)
+    if semantics.assumed:
+        report.problems.append(Problem("(graph)", "producer conventions", "none named or recorded",
+                                       "the producer's", semantics.assumption(), "warning"))
+    flat, profile = semantics.graph, target.profile
     report.problems += _node_types(flat, profile)
     report.problems += _recurrence(flat, profile)
-    report.problems += _dt(flat, profile, dt, recorded)
+    report.problems += _dt(flat, profile, semantics.dt, recorded_dt(flat), dt_override)
     report.problems += _parameters(flat, profile)
-    report.problems += _conventions(profile)
+    report.problems += _dynamics(semantics, profile)
+    report.problems += _delays(profile)
     report.problems += _weight_formats(flat, profile)
     report.resources, limit_problems = _resources(flat, profile)
     report.problems += limit_problems
-    report.problems += target.check_graph(flat, dt)
+    report.problems += target.check_graph(semantics)
     return report
 
 
@@ -131,7 +118,7 @@ def _recurrence(graph, profile) -> list:
                     "unroll the recurrence or choose a target with recurrent connections") for pre, post in edges]
 
 
-def _dt(graph, profile, dt, recorded) -> list:
+def _dt(graph, profile, dt, recorded, dt_override) -> list:
     problems, rule = [], profile.dt
     if rule["mode"] == "fixed" and not math.isclose(dt, rule["value"], rel_tol=1e-9):
         problems.append(Problem("(graph)", "dt", f"{dt:g} s", f"{rule['value']:g} s (fixed)",
@@ -142,8 +129,11 @@ def _dt(graph, profile, dt, recorded) -> list:
     if recorded is not None and not math.isclose(recorded, dt, rel_tol=1e-9):
         problems.append(Problem(
             "(graph)", "recorded dt", f"exported at {recorded:g} s", f"runs at {dt:g} s",
-            f"time constants are rescaled: tau/dt changes by a factor {recorded / dt:.3g}, so the dynamics "
-            f"differ from training; run at dt={recorded:g} to reproduce it", "warning"))
+            f"time constants are re-discretised: tau/dt changes by a factor {recorded / dt:.3g}, so the dynamics "
+            f"differ from training; run at dt={recorded:g} to reproduce it", "warning") if dt_override else Problem(
+            "(graph)", "recorded dt", f"exported at {recorded:g} s", f"asked for {dt:g} s",
+            f"run at dt={recorded:g} (--dt {recorded:g}), or pass --dt-override (dt_override=True) to "
+            "re-discretise every time constant at the new dt"))
     for name, node in graph.nodes.items():
         for field_name in TAU_FIELDS:
             tau = getattr(node, field_name, None)
@@ -158,10 +148,6 @@ def _parameters(graph, profile) -> list:
     for name, node in graph.nodes.items():
         if not isinstance(node, NEURON_TYPES):
             continue
-        if hasattr(node, "v_threshold") and reset_mode(node) not in profile.reset_modes:
-            problems.append(Problem(name, "reset mode", reset_mode(node), ", ".join(profile.reset_modes),
-                                    f"retrain with {' or '.join(profile.reset_modes)} reset (in SpikingJelly, v_reset=None "
-                                    "subtracts the threshold, a number resets to it)"))
         for field_name, value in node_fields(node).items():
             if not isinstance(value, np.ndarray):
                 continue
@@ -177,19 +163,53 @@ def _parameters(graph, profile) -> list:
     return problems
 
 
-def _conventions(profile) -> list:
+RESET_WORDS = {"hard": "a reset to v_reset", "subtract": "subtracting the threshold",
+               "subtract-delayed": "subtracting the threshold one step late"}
+
+
+def _dynamics(semantics: Semantics, profile) -> list:
+    """The producer's rules each neuron follows, against what the target computes."""
     problems = []
-    if profile.conventions.get("threshold", ">=") != ">=":
-        problems.append(Problem("(all neurons)", "threshold comparison", ">= (reference)",
-                                f"{profile.conventions['threshold']} ({profile.name})",
-                                "spikes differ where v equals the threshold exactly", "warning"))
-    first = profile.delay(1)
-    if profile.hop_delay or first:
-        found = (f"{profile.hop_delay} step(s) per synaptic hop" if first == profile.hop_delay else
-                 f"{first} step(s) for the first synaptic hop, {profile.hop_delay} for each later one")
-        problems.append(Problem("(all layers)", "per-hop delay", found, "0 in the reference",
-                                "outputs arrive later; compare compensates", "warning"))
+    test = profile.conventions.get("threshold", ">=")
+    for name, d in semantics.dynamics.items():
+        if not d.spiking:
+            continue
+        if d.reset not in profile.reset_modes:
+            delayed_only = d.reset == "subtract-delayed" and "subtract" in profile.reset_modes
+            problems.append(Problem(
+                name, "reset", f"{d.rule}: {RESET_WORDS[d.reset]}", ", ".join(RESET_WORDS[m] for m in profile.reset_modes),
+                "spikes differ only while v stays above threshold after a reset; compare measures it" if delayed_only
+                else f"{profile.name} cannot reset this way; retrain with "
+                f"{' or '.join(RESET_WORDS[m] for m in profile.reset_modes)} (in SpikingJelly, v_reset=None subtracts "
+                "the threshold, a number resets to it)", "warning" if delayed_only else "error"))
+        if test not in (d.threshold_test, "any"):
+            problems.append(Problem(name, "threshold comparison", f"{d.rule}: v {d.threshold_test} v_threshold",
+                                    f"v {test} v_threshold ({profile.name})",
+                                    "spikes differ where v equals the threshold exactly", "warning"))
+        if d.spikes_per_step != "one" and float(profile.conventions.get("spikes_per_step", 1)) < d.max_spikes:
+            problems.append(Problem(name, "spikes per step", f"{d.rule}: up to {d.max_spikes:g}",
+                                    f"{profile.conventions.get('spikes_per_step', 1)} ({profile.name})",
+                                    "steps where v exceeds several thresholds differ; compare measures it", "warning"))
+        if d.v_min is not None and profile.conventions.get("lower_bound") != "any":
+            problems.append(Problem(name, "lower bound on v", f"{d.rule}: v >= {np.min(d.v_min):.3g}",
+                                    f"no bound ({profile.name})", "differs where inhibition drives v below the bound",
+                                    "warning"))
+        at_rest = d.v_reset if d.reset == "hard" else 0.0
+        if profile.conventions.get("initial_state") != "any" and np.any(d.v_initial != at_rest):
+            problems.append(Problem(name, "initial v", f"{d.rule}: v starts at {np.max(np.abs(d.v_initial)):.3g}",
+                                    "v_reset (0 with subtractive reset)", f"{profile.name} starts every neuron "
+                                    "at its reset potential; set v_reset to the resting potential", "error"))
     return problems
+
+
+def _delays(profile) -> list:
+    first = profile.delay(1)
+    if not (profile.hop_delay or first):
+        return []
+    found = (f"{profile.hop_delay} step(s) per synaptic hop" if first == profile.hop_delay else
+             f"{first} step(s) for the first synaptic hop, {profile.hop_delay} for each later one")
+    return [Problem("(all layers)", "per-hop delay", found, "0 in the reference",
+                    "outputs arrive later; compare compensates", "warning")]
 
 
 def _weight_formats(graph, profile) -> list:

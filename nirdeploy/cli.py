@@ -21,6 +21,9 @@ def cmd_run(args) -> int:
     from .run import run_config
 
     config = load_config(args.config)
+    if args.producer:
+        config.producer = args.producer
+    config.dt_override = config.dt_override or args.dt_override
     result = run_config(config, targets=args.target, out=args.out, progress=sys.stderr.isatty())
     print((result.folder / "report.md").read_text())
     print(f"run folder: {result.folder}")
@@ -30,7 +33,8 @@ def cmd_run(args) -> int:
 def cmd_check(args) -> int:
     from .check import check
 
-    reports = [check(args.graph, target, dt=args.dt) for target in args.target]
+    reports = [check(args.graph, target, dt=args.dt, producer=args.producer, dt_override=args.dt_override)
+               for target in args.target]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
@@ -40,15 +44,19 @@ def cmd_check(args) -> int:
 
 def cmd_inspect(args) -> int:
     from .describe import describe_graph, format_description
-    from .from_nir import read_graph
+    from .graphfile import read_graph
+    from .semantics import recorded_dt, resolve
 
-    description = describe_graph(read_graph(args.graph))
+    graph = read_graph(args.graph)
+    known_dt = args.dt is not None or recorded_dt(graph) is not None
+    semantics = resolve(graph, args.dt, args.producer, args.dt_override, f"NIR file {args.graph}") if known_dt else None
+    description = describe_graph(graph, semantics)
     print(json.dumps(description, indent=2) if args.json else format_description(description))
     return EXIT_OK
 
 
 def cmd_targets(args) -> int:
-    from .check import format_table
+    from .table import format_table
     from .targets import Target, available_targets
 
     rows = [("target", "ready", "runtime", "description")]
@@ -80,6 +88,15 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def add_conventions(command) -> None:
+    from .semantics import PRODUCERS
+
+    command.add_argument("--producer", choices=list(PRODUCERS), help="the framework that wrote the graph, whose "
+                         "conventions it follows (default: those the graph records, else spikingjelly, with a warning)")
+    command.add_argument("--dt-override", action="store_true", help="run at --dt even where the graph records "
+                         "another dt, re-discretising every time constant")
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="nirdeploy", description="Deploy spiking networks through NIR.")
     main.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -89,17 +106,22 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="a run configuration (YAML)")
     run.add_argument("--target", action="append", help="target to use instead of the config's (repeatable)")
     run.add_argument("--out", type=Path, help="folder that receives the run folder (default: the config's output)")
+    add_conventions(run)
     run.set_defaults(handler=cmd_run)
 
     chk = commands.add_parser("check", help="check a graph against targets")
     chk.add_argument("graph", help="a .nir file")
     chk.add_argument("--target", action="append", required=True, help="target name, e.g. xylo:syns63300 (repeatable)")
     chk.add_argument("--dt", type=float, help="time step in seconds (default: the graph's recorded dt)")
+    add_conventions(chk)
     chk.add_argument("--json", action="store_true", help="print JSON")
     chk.set_defaults(handler=cmd_check)
 
     ins = commands.add_parser("inspect", help="nodes, edges, shapes, parameters and metadata of a graph")
     ins.add_argument("graph", help="a .nir file")
+    ins.add_argument("--dt", type=float, help="time step in seconds for the neurons' per-step dynamics "
+                     "(default: the graph's recorded dt; without either, only the fields are shown)")
+    add_conventions(ins)
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(handler=cmd_inspect)
 

@@ -9,25 +9,11 @@ import nir
 import numpy as np
 import torch
 
-from .check import WEIGHT_TYPES, format_table
-from .deploy import deploy_on, resolve_graph_and_dt
-from .passes import flatten_subgraphs, recurrent_edges
+from .deploy import deploy_on
+from .passes import synaptic_hops
+from .semantics import Semantics, load
+from .table import format_table
 from .targets import get_target
-
-
-def synaptic_hops(graph: nir.NIRGraph) -> dict:
-    """node -> the most weight layers (Affine, Linear, Conv) on a feed-forward path from an input to it."""
-    forward = [edge for edge in graph.edges if edge not in recurrent_edges(graph)]
-    hops = {name: 0 for name, node in graph.nodes.items() if isinstance(node, nir.Input)}
-    changed = True
-    while changed:
-        changed = False
-        for pre, post in forward:
-            if pre in hops:
-                value = hops[pre] + isinstance(graph.nodes[post], WEIGHT_TYPES)
-                if value > hops.get(post, -1):
-                    hops[post], changed = value, True
-    return hops
 
 
 def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, classifier: bool = False) -> dict:
@@ -63,13 +49,16 @@ def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, cla
 class CompareReport:
     dt: float
     steps: int
+    producer: str = "spikingjelly"  # whose conventions the reference followed
+    assumption: Optional[str] = None  # set where they were assumed, not named or recorded
     rows: list = field(default_factory=list)  # dicts: target, kind ("output"/"layer"), name, metrics...
 
     def for_target(self, target: str) -> list:
         return [row for row in self.rows if row["target"] == target]
 
     def to_dict(self) -> dict:
-        return {"dt": self.dt, "steps": self.steps, "rows": self.rows}
+        return {"dt": self.dt, "steps": self.steps, "producer": self.producer, "assumption": self.assumption,
+                "rows": self.rows}
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
@@ -85,8 +74,10 @@ class CompareReport:
             )
             for r in self.rows
         ]
-        title = f"agreement with the reference over {self.steps} steps at dt={self.dt:g} s"
-        return "\n".join([title, "", *format_table(rows)])
+        title = (f"agreement with the reference ({self.producer}'s conventions) over {self.steps} steps "
+                 f"at dt={self.dt:g} s")
+        notes = ["", f"warning: {self.assumption}"] if self.assumption else []
+        return "\n".join([title, *notes, "", *format_table(rows)])
 
 
 def _as_inputs(inputs) -> tuple:
@@ -105,7 +96,7 @@ def run_name(name: str) -> str:
     return get_target(base).name + slash + label
 
 
-def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, progress: bool = False) -> dict:
+def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bool = False) -> dict:
     """run name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
     options) run on the same inputs. A name ``target/label`` runs ``target`` again under its own
     name, so that one target can run with several options (``xylo`` and ``xylo/float``).
@@ -113,24 +104,25 @@ def run_targets(graph: nir.NIRGraph, inputs: tuple, targets: dict, dt: float, pr
     A target whose layers lag the reference (``Profile.delay``) gets as many extra steps of zero
     input as its deepest layer lags, so that its outputs cover every step of the reference's.
     """
-    deepest = max(synaptic_hops(flatten_subgraphs(graph)).values(), default=0)
+    deepest = max(synaptic_hops(semantics.graph).values(), default=0)
     runs = {}
     for name, options in targets.items():
         target = get_target(name.partition("/")[0])
         extra = target.profile.delay(deepest)
         padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs) if extra else inputs
         start = time.perf_counter()
-        outputs, layers = deploy_on(target, graph, dt, options).run(*padded, record=True, progress=progress)
+        outputs, layers = deploy_on(target, semantics, options).run(*padded, record=True, progress=progress)
         runs[run_name(name)] = (_as_tuple(outputs), layers, time.perf_counter() - start)
     return runs
 
 
-def agreement_report(graph: nir.NIRGraph, runs: dict, dt: float, reference: str = "reference") -> CompareReport:
+def agreement_report(semantics: Semantics, runs: dict, reference: str = "reference") -> CompareReport:
     """Compare every run in ``runs`` with the ``reference`` run, shifting out each target's hop delay."""
-    hops = synaptic_hops(flatten_subgraphs(graph))
+    graph = semantics.graph
+    hops = synaptic_hops(graph)
     output_names = [name for name, node in graph.nodes.items() if isinstance(node, nir.Output)]
     ref_out, ref_layers, _ = runs[reference]
-    report = CompareReport(dt, ref_out[0].shape[0])
+    report = CompareReport(semantics.dt, ref_out[0].shape[0], semantics.producer, semantics.assumption())
     for name, (out, layers, _) in runs.items():
         if name == reference:
             continue
@@ -152,6 +144,8 @@ def compare(
     targets: Union[Sequence[str], dict] = ("snntorch",),
     dt: Optional[float] = None,
     reference: str = "reference",
+    producer: Optional[str] = None,
+    dt_override: bool = False,
     **options,
 ) -> CompareReport:
     """Run ``reference`` and each of ``targets`` on ``inputs`` (``[T, B, ...]``, one per graph input).
@@ -162,10 +156,11 @@ def compare(
     target's known per-hop delay is shifted out before comparing. ``targets`` may
     be a mapping of run names to deploy options (laid over ``options``), where
     ``target/label`` names a second run of a target, e.g.
-    ``{"xylo": {}, "xylo/float": {"simulator": "float"}}``.
+    ``{"xylo": {}, "xylo/float": {"simulator": "float"}}``. ``dt``, ``producer`` and
+    ``dt_override`` resolve the graph as in :func:`nirdeploy.deploy`, once for every target.
     """
-    graph, dt = resolve_graph_and_dt(graph, dt)
+    semantics = load(graph, dt, producer, dt_override)
     targets = targets if isinstance(targets, dict) else {name: {} for name in targets}
     runs = {name: {**options, **own} for name, own in {reference: {}, **targets}.items()}
-    runs = run_targets(graph, _as_inputs(inputs), runs, dt)
-    return agreement_report(graph, runs, dt, reference)
+    runs = run_targets(semantics, _as_inputs(inputs), runs)
+    return agreement_report(semantics, runs, reference)

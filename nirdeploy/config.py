@@ -6,8 +6,10 @@
       weights: weights.pt       #   optional state dict, loaded with weights_only=True
       example_shape: [1, 16]    #   the example input export runs ([T, B, ...] for multi-step nets);
                                 #   not needed when the function returns a nir.NIRGraph itself
+      producer: snntorch        #   optional: the framework that wrote the graph (its conventions);
+                                #   default: those the graph records, else SpikingJelly's, with a warning
+      dt_override: false        #   optional: true runs at dt even where the graph records another dt
     dt: 1.0e-3                  # seconds
-    producer: spikingjelly      # optional: conventions of the framework that wrote the .nir
     input:                      # one of:
       poisson: {rate: 0.2, steps: 100, batch: 4, seed: 0}
       file: spikes.npy          #   .npy, or .npz with one array, laid out [T, B, ...]
@@ -32,8 +34,8 @@ import yaml
 
 from .errors import ConfigError
 
-TOP_KEYS = {"model", "dt", "producer", "input", "targets", "thresholds", "output"}
-MODEL_KEYS = {"nir", "python", "weights", "example_shape"}
+TOP_KEYS = {"model", "dt", "input", "targets", "thresholds", "output"}
+MODEL_KEYS = {"nir", "python", "weights", "example_shape", "producer", "dt_override"}
 POISSON_KEYS = {"rate", "steps", "batch", "seed"}
 DATASET_KEYS = {"name", "steps", "samples", "seed", "split", "size"}
 THRESHOLD_KEYS = {"spike_train_match", "spike_count_match", "class_agreement"}
@@ -50,6 +52,7 @@ class RunConfig:
     weights: Optional[Path] = None
     example_shape: Optional[tuple] = None
     producer: Optional[str] = None
+    dt_override: bool = False
     poisson: Optional[dict] = None
     input_file: Optional[Path] = None
     dataset: Optional[dict] = None
@@ -99,6 +102,8 @@ def load_config(path) -> RunConfig:
         data = yaml.safe_load(source.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"config {source} is not valid YAML: {error}") from error
+    if isinstance(data, dict) and "producer" in data:
+        _error(source, "producer", "belongs to the model: move it under 'model' (model.producer)")
     data = _mapping(source, "(top level)", data, TOP_KEYS)
     for key in ("model", "dt", "input", "targets"):
         if key not in data:
@@ -111,7 +116,8 @@ def load_config(path) -> RunConfig:
         dt=_number(source, "dt", data["dt"], low=1e-9, high=1.0),
         targets=(targets := _targets(source, data["targets"])),
         output=(source.parent / str(data.get("output", "runs"))).resolve(),
-        producer=data.get("producer"),
+        producer=_producer(source, model.get("producer")),
+        dt_override=_flag(source, "model.dt_override", model.get("dt_override", False)),
         thresholds=_thresholds(source, data.get("thresholds", {}), targets),
     )
     if "nir" in model:
@@ -129,6 +135,20 @@ def load_config(path) -> RunConfig:
             config.weights = _existing(source, "model.weights", model["weights"])
     _input(source, data["input"], config)
     return config
+
+
+def _producer(source, value) -> Optional[str]:
+    from .semantics import PRODUCERS
+
+    if value is not None and value not in PRODUCERS:
+        _error(source, "model.producer", f"must be one of {', '.join(PRODUCERS)}, got {value!r}")
+    return value
+
+
+def _flag(source, key: str, value) -> bool:
+    if not isinstance(value, bool):
+        _error(source, key, f"must be true or false, got {value!r}")
+    return value
 
 
 def _targets(source, value) -> dict:

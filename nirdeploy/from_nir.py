@@ -1,19 +1,20 @@
 """Import: ``nir.NIRGraph`` or a .nir file -> ``torch.fx.GraphModule`` of SpikingJelly modules.
 
 This is nirdeploy's reference simulator: layers become SpikingJelly layers,
-neurons become :mod:`nirdeploy.neurons` modules, and every NIR edge becomes an
+neurons become :mod:`nirdeploy.neurons` modules built from the graph's
+resolved dynamics (:mod:`nirdeploy.semantics`), and every NIR edge becomes an
 argument, several edges into one node being summed in file order.
 """
 
 import keyword
 import operator
 import re
+import warnings
 from contextlib import contextmanager
 from graphlib import TopologicalSorter
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
-import h5py
 import nir
 import numpy as np
 import torch
@@ -22,11 +23,11 @@ from spikingjelly.activation_based import functional, layer
 from torch import fx
 
 from . import layers
-from .conventions import check_dt, resolve_dt
-from .errors import GraphFileError, InvalidArgumentError, UnsupportedNodeError
-from .neurons import NEURON_CLASSES, neuron_class_for
-from .passes import flatten_subgraphs, node_fields, recurrent_edges
-from .producers import PRODUCERS, Producer, resolve_producer
+from .errors import InvalidArgumentError, UnsupportedNodeError
+from .graphfile import type_mismatches
+from .neurons import reference_neuron
+from .passes import recurrent_edges
+from .semantics import NEURON_TYPES, Semantics, check_dt, load
 
 LAYER_NODES = (
     nir.Input,
@@ -42,7 +43,7 @@ LAYER_NODES = (
     nir.Threshold,
     nir.Delay,
 )
-SUPPORTED_NODES = ", ".join(t.__name__ for t in LAYER_NODES) + ", I, IF, LI, LIF, CubaLI, CubaLIF, NIRGraph"
+SUPPORTED_NODES = ", ".join(t.__name__ for t in LAYER_NODES + NEURON_TYPES) + ", NIRGraph"
 
 
 def import_from_nir(
@@ -61,33 +62,40 @@ def import_from_nir(
     state lives in the neurons until ``functional.reset_net``.
     ``gm.meta["nir_modules"]`` maps each NIR node name to its submodule's name. A ``dt`` that
     contradicts ``graph.metadata['dt']`` raises :class:`DtMismatchError` unless
-    ``dt_override=True``.
+    ``dt_override=True``, which re-discretises every time constant at ``dt``.
 
     ``producer`` names the framework whose discretisation the graph follows (see
-    :data:`nirdeploy.producers.PRODUCERS`): the conventions recorded in the graph
-    by default, else nirdeploy's reference ('spikingjelly').
+    :data:`nirdeploy.semantics.PRODUCERS`): the conventions recorded in the graph
+    by default, else nirdeploy's reference ('spikingjelly'), with a warning that says so.
     """
     dt = check_dt(dt)
     if step_mode not in ("s", "m"):
         raise InvalidArgumentError(f"step_mode must be 's' (one step per call) or 'm' ([T, B, ...]), got {step_mode!r}")
-    source = f"NIR file {graph}" if isinstance(graph, (str, Path)) else "the NIR graph"
-    if isinstance(graph, (str, Path)):
-        graph = read_graph(graph)
-    if not isinstance(graph, nir.NIRGraph):
-        raise InvalidArgumentError(f"graph must be a nir.NIRGraph or a path to a .nir file, got {type(graph).__name__}")
-    dt = resolve_dt(graph, dt, dt_override, source)
-    conventions = resolve_producer(producer, graph)
+    semantics = load(graph, dt, producer, dt_override)
+    warn_assumption(semantics)
     with default_dtype(dtype):  # parameters are rounded once, straight to dtype
-        gm = build_model(graph, dt, conventions, source)
+        gm = build_model(semantics)
     gm.to(device=device, dtype=dtype)
     functional.set_step_mode(gm, step_mode)
     return gm
 
 
-def build_model(graph: nir.NIRGraph, dt: float, neurons: Producer, source: str = "the NIR graph") -> fx.GraphModule:
-    """The runnable model of ``graph`` whose neurons ``neurons`` builds (a producer's or a target's)."""
-    gm = build_graph_module(flatten_subgraphs(graph), dt, source, neurons)
-    gm.meta["producer"] = neurons.name
+def warn_assumption(semantics: Semantics) -> None:
+    """Say so when the graph's conventions were assumed, not named or recorded."""
+    if semantics.assumed:
+        warnings.warn(semantics.assumption(), ConventionsAssumedWarning, stacklevel=3)
+
+
+class ConventionsAssumedWarning(UserWarning):
+    """A graph that records no producer was read with the reference's conventions."""
+
+
+def build_model(semantics: Semantics, make_neuron: Callable = reference_neuron, label: Optional[str] = None
+                ) -> fx.GraphModule:
+    """The runnable model of a resolved graph; ``make_neuron(dynamics)`` builds each neuron (the
+    reference's by default, or a target's)."""
+    gm = build_graph_module(semantics, make_neuron)
+    gm.meta["producer"] = label or semantics.producer
     return wrap_recurrent(gm) if gm.meta["recurrent_edges"] else gm
 
 
@@ -103,64 +111,6 @@ def default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(previous)
 
 
-def read_graph(path: Union[str, Path]) -> nir.NIRGraph:
-    path = Path(path)
-    if not path.is_file():
-        raise GraphFileError(f"NIR file {path} does not exist (or is not a file)")
-    try:
-        try:
-            return nir.read(path)
-        except ValueError:
-            # nir 1.0.8's type check ignores Conv groups, and several exporters leave batch
-            # dims in Input/Output types: such files load unchecked, then pass our own check.
-            graph = nir.read(path, type_check=False)
-            mismatches = _type_mismatches(graph)
-            if mismatches:
-                raise ValueError("shapes of connected nodes disagree: " + "; ".join(mismatches)) from None
-            return graph
-    except Exception as error:
-        raise GraphFileError(
-            f"{path} could not be read as a NIR graph: {_diagnose(path, error)}. "
-            "NIR files are HDF5 files written by nir.write; check that the file is complete."
-        ) from error
-
-
-def _diagnose(path: Path, error: Exception) -> str:
-    """Name the node that nir.read tripped over, where the file gets that far."""
-    try:
-        with h5py.File(path, "r") as file:
-            nodes = nir.serialization.hdf2dict(file["node"]).get("nodes", {})
-    except Exception:
-        return f"{type(error).__name__}: {error}"
-    for name, fields in nodes.items():
-        try:
-            nir.dict2NIRNode({**fields, "type_check": False} if fields.get("type") == "NIRGraph" else fields)
-        except Exception as node_error:
-            kind = fields.get("type", "<no type>")
-            return f"node '{name}' ({kind}) is malformed: {type(node_error).__name__}: {node_error}"
-    return f"{type(error).__name__}: {error}"
-
-
-def _input_shape(node) -> Optional[np.ndarray]:
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)) and node.input_shape is not None:
-        return np.array([node.weight.shape[1] * int(np.asarray(node.groups)), *np.atleast_1d(node.input_shape)])
-    return (node.input_type or {}).get("input")
-
-
-def _type_mismatches(graph: nir.NIRGraph) -> list:
-    """Edges whose ends declare different shapes, ignoring Input/Output nodes (whose
-    declared shapes often keep an exporter's batch or time dims)."""
-    mismatches = []
-    for pre, post in graph.edges:
-        a, b = graph.nodes.get(pre), graph.nodes.get(post)
-        if a is None or b is None or isinstance(a, (nir.Input, nir.NIRGraph)) or isinstance(b, (nir.Output, nir.NIRGraph)):
-            continue
-        out, inp = (a.output_type or {}).get("output"), _input_shape(b)
-        if out is not None and inp is not None and not np.array_equal(out, inp):
-            mismatches.append(f"'{pre}' gives {[int(d) for d in out]} but '{post}' takes {[int(d) for d in inp]}")
-    return mismatches
-
-
 def _check_edges(graph: nir.NIRGraph, source: str) -> None:
     for pre, post in graph.edges:
         for end in (pre, post):
@@ -173,17 +123,6 @@ def _topological_order(graph: nir.NIRGraph, forward_edges: list) -> list:
     for pre, post in forward_edges:
         predecessors[post].append(pre)
     return list(TopologicalSorter(predecessors).static_order())
-
-
-def _check_finite(name: str, node: nir.NIRNode, source: str) -> None:
-    for field, value in node_fields(node).items():
-        if isinstance(value, np.ndarray) and value.dtype.kind in "fiu" and not np.all(np.isfinite(value)):
-            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has non-finite values in '{field}'")
-    for field in ("tau", "tau_mem", "tau_syn"):
-        if hasattr(node, field) and np.any(np.asarray(getattr(node, field)) <= 0):
-            raise UnsupportedNodeError(
-                f"{source}: node '{name}' ({type(node).__name__}) has {field} <= 0; time constants must be positive"
-            )
 
 
 def _pair(value) -> tuple:
@@ -217,13 +156,8 @@ def _delay_steps(name: str, node: nir.Delay, dt: float, source: str) -> np.ndarr
     return np.rint(steps).astype(np.int64)
 
 
-def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str, producer: Producer) -> nn.Module:
-    build = producer.builder(node)
-    if build is not None:
-        try:
-            return build(name, node, dt)
-        except UnsupportedNodeError as error:
-            raise UnsupportedNodeError(f"{source}: {error}") from None
+def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str) -> nn.Module:
+    """The module of a layer node (neurons are built from their dynamics)."""
     if isinstance(node, (nir.Affine, nir.Linear)):
         out_features, in_features = node.weight.shape
         bias = node.bias if isinstance(node, nir.Affine) else None
@@ -256,13 +190,11 @@ def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str, produce
         return layers.Scale(node.scale)
     if isinstance(node, nir.Threshold):
         return layers.Threshold(node.threshold)
-    if isinstance(node, nir.Delay):
-        return layers.Delay(_delay_steps(name, node, dt, source))
-    return neuron_class_for(node).from_nir(node, dt)
+    return layers.Delay(_delay_steps(name, node, dt, source))
 
 
 def _supported(node: nir.NIRNode) -> bool:
-    return type(node) in LAYER_NODES or any(type(node) in cls.nir_types for cls in NEURON_CLASSES)
+    return type(node) in LAYER_NODES + NEURON_TYPES
 
 
 def _attribute_name(name: str, taken: set) -> str:
@@ -275,12 +207,11 @@ def _attribute_name(name: str, taken: set) -> str:
     return attribute
 
 
-def build_graph_module(
-    graph: nir.NIRGraph, dt: float, source: str = "the NIR graph", producer: Producer = PRODUCERS["spikingjelly"]
-) -> fx.GraphModule:
-    """One step of ``graph`` as an fx graph; recurrent edges go through :class:`layers.PreviousStep`."""
+def build_graph_module(semantics: Semantics, make_neuron: Callable = reference_neuron) -> fx.GraphModule:
+    """One step of the resolved graph as an fx graph; recurrent edges go through :class:`layers.PreviousStep`."""
+    graph, dt, source = semantics.graph, semantics.dt, semantics.source
     _check_edges(graph, source)
-    mismatches = _type_mismatches(graph)
+    mismatches = type_mismatches(graph)
     if mismatches:
         raise UnsupportedNodeError(f"{source}: shapes of connected nodes disagree: {'; '.join(mismatches)}")
     recurrent = recurrent_edges(graph)
@@ -320,9 +251,9 @@ def build_graph_module(
         if isinstance(node, nir.Output):
             results[name] = value
             continue
-        _check_finite(name, node, source)
         attribute = attributes[name] = _attribute_name(name, taken)
-        root.add_module(attribute, node_to_module(name, node, dt, source, producer))
+        module = make_neuron(semantics[name]) if name in semantics.dynamics else node_to_module(name, node, dt, source)
+        root.add_module(attribute, module)
         values[name] = fx_graph.call_module(attribute, (value,))
         for (pre, post), recorder in recorders.items():
             if pre == name:
@@ -334,7 +265,7 @@ def build_graph_module(
     fx_graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
     gm = fx.GraphModule(root, fx_graph)
     gm.meta["nir_modules"] = attributes
-    gm.meta["neurons"] = [name for name in attributes if neuron_class_for(graph.nodes[name]) is not None]
+    gm.meta["neurons"] = [name for name in attributes if name in semantics.dynamics]
     gm.meta["recurrent_edges"] = recurrent
     return gm
 

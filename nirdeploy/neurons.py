@@ -1,11 +1,13 @@
-"""The reference neurons: the discretisation of docs/semantics.md, written once.
+"""The reference simulator's neurons: each producer's float arithmetic, built from resolved dynamics.
 
+:func:`reference_neuron` builds the module for a :class:`nirdeploy.semantics.Dynamics`.
 Each neuron is a SpikingJelly ``MemoryModule`` (so ``reset_net`` and
-``set_step_mode`` work on it) whose parameters are per-neuron buffers in
-per-step units. The arithmetic is ordered exactly as SpikingJelly's own
-neurons order it, so a SpikingJelly network and its NIR round trip agree bit
-for bit. ``from_nir`` / ``to_nir`` hold the only conversion between these
-per-step parameters and NIR's continuous-time fields.
+``set_step_mode`` work on it) whose parameters are per-neuron buffers. The
+SpikingJelly neurons order their arithmetic exactly as SpikingJelly does, so
+a SpikingJelly network and its NIR round trip agree bit for bit; their
+``to_nir`` is export's conversion to NIR's fields. The producers' neurons
+compute each producer's own float order (``Dynamics.arithmetic``), so that a
+file imports with the producer's own spikes.
 """
 
 from typing import Optional
@@ -16,13 +18,7 @@ import torch
 from spikingjelly.activation_based import base, surrogate
 
 from .layers import parameter_tensor
-
-# Metadata keys a neuron node carries where NIR's fields do not say how it was
-# discretised; absent, a node means NIR's plain semantics (hard reset to
-# v_reset, division by tau/dt, input leaked with v exactly when r == 1).
-RESET_MODE = "reset_mode"  # "subtract": v -= v_threshold at a spike
-LEAK_FORM = "leak_form"  # "multiply": by dt/tau instead of dividing by tau/dt
-DECAY_INPUT = "decay_input"  # "true" / "false" where r alone would mislead
+from .semantics import DECAY_INPUT, LEAK_FORM, RESET_MODE, Dynamics
 
 
 def _buffer(value, shape: tuple) -> torch.Tensor:
@@ -35,11 +31,6 @@ def _buffer(value, shape: tuple) -> torch.Tensor:
     else:
         array = np.broadcast_to(array, shape)
     return parameter_tensor(array)
-
-
-def reset_mode(node: nir.NIRNode) -> str:
-    """'subtract' where the node's metadata says so, else NIR's 'hard' reset to v_reset."""
-    return "subtract" if str(node.metadata.get(RESET_MODE, "hard")) == "subtract" else "hard"
 
 
 def population_shape(*values) -> tuple:
@@ -152,13 +143,6 @@ class NeuronPopulation(base.MemoryModule):
             return h, h
         return fire_and_reset(h, self.v_threshold, self.v_reset, self.soft_reset, self.surrogate_function)
 
-    @staticmethod
-    def threshold_args(node, cls_spiking_type) -> dict:
-        """The threshold / reset constructor arguments a NIR node implies."""
-        if type(node) is not cls_spiking_type:
-            return {}
-        return dict(v_threshold=node.v_threshold, v_reset=node.v_reset, soft_reset=reset_mode(node) == "subtract")
-
     def threshold_fields(self) -> dict:
         """NIR fields for threshold and reset. NIR has no subtractive reset: such a node
         shows plain readers a hard reset to 0, and says the truth in its metadata."""
@@ -187,10 +171,6 @@ class IFNeuron(NeuronPopulation):
     def single_step_functional_forward(self, inputs, states, **kwargs):
         out, v = self.fire(if_charge(inputs[0], states[0], self.input_gain))
         return (out,), (v,)
-
-    @classmethod
-    def from_nir(cls, node, dt: float) -> "IFNeuron":
-        return cls(node.r * dt, **cls.threshold_args(node, nir.IF))
 
     def to_nir(self, dt: float) -> nir.NIRNode:
         return self.nir_type()(r=self.full(self.numpy("input_gain") / dt), **self.threshold_fields())
@@ -225,21 +205,6 @@ class LIFNeuron(NeuronPopulation):
         )
         out, v = self.fire(h)
         return (out,), (v,)
-
-    @classmethod
-    def from_nir(cls, node, dt: float) -> "LIFNeuron":
-        tau_steps = node.tau / dt
-        leak_form = str(node.metadata.get(LEAK_FORM, "divide"))
-        recorded = node.metadata.get(DECAY_INPUT)
-        decay_input = bool(np.all(node.r == 1.0)) if recorded is None else str(recorded) == "true"
-        return cls(
-            leak=tau_steps if leak_form == "divide" else 1.0 / tau_steps,
-            input_gain=node.r if decay_input else node.r / tau_steps,
-            v_leak=node.v_leak,
-            decay_input=decay_input,
-            leak_form=leak_form,
-            **cls.threshold_args(node, nir.LIF),
-        )
 
     def to_nir(self, dt: float) -> nir.NIRNode:
         leak = self.numpy("leak")
@@ -291,18 +256,6 @@ class CubaLIFNeuron(NeuronPopulation):
         out, v = self.fire(h)
         return (out,), (v, i)
 
-    @classmethod
-    def from_nir(cls, node, dt: float) -> "CubaLIFNeuron":
-        syn_rate, mem_rate = dt / node.tau_syn, dt / node.tau_mem
-        return cls(
-            current_decay=1.0 - syn_rate,
-            current_gain=node.w_in * syn_rate,
-            voltage_decay=1.0 - mem_rate,
-            voltage_gain=node.r * mem_rate,
-            v_leak=node.v_leak,
-            **cls.threshold_args(node, nir.CubaLIF),
-        )
-
     def to_nir(self, dt: float) -> nir.NIRNode:
         tau_syn = dt / (1.0 - self.numpy("current_decay"))
         tau_mem = dt / (1.0 - self.numpy("voltage_decay"))
@@ -316,8 +269,134 @@ class CubaLIFNeuron(NeuronPopulation):
         )
 
 
-NEURON_CLASSES = (IFNeuron, LIFNeuron, CubaLIFNeuron)
+def heaviside(x):
+    """``1`` where ``x > 0``: the strict comparison of snnTorch's and Norse's spike functions."""
+    return (x > 0).to(x.dtype)
 
 
-def neuron_class_for(node: nir.NIRNode) -> Optional[type]:
-    return next((cls for cls in NEURON_CLASSES if type(node) in cls.nir_types), None)
+class ProducerNeuron(NeuronPopulation):
+    """A neuron whose per-step update is one of the pure step functions below.
+
+    ``step(x, state, p)`` takes the input, a dict of the state tensors and this
+    module (whose buffers are the parameters) and returns ``(output, state)``.
+    ``initial`` holds, per state, the value it starts at (absent: 0).
+    """
+
+    def __init__(self, step, state_names: tuple, parameters: dict, initial: Optional[dict] = None, **constants):
+        super().__init__(population_shape(*parameters.values(), *(initial or {}).values()), state_names=state_names)
+        self.register_parameters(**parameters)
+        self.step = step
+        for state, value in (initial or {}).items():
+            self.register_buffer(f"initial_{state}", _buffer(value, self.shape))
+        for name, value in constants.items():
+            setattr(self, name, value)
+
+    def initial_state(self, name, like):
+        start = getattr(self, f"initial_{name}", None)
+        return torch.zeros_like(like) if start is None else torch.broadcast_to(start.to(like), like.shape).clone()
+
+    def single_step_functional_forward(self, inputs, states, **kwargs):
+        out, new = self.step(inputs[0], dict(zip(self._memories, states)), self)
+        return (out,), tuple(new[name] for name in self._memories)
+
+    def extra_repr(self):
+        return f"{self.step.__name__}, shape={self.shape}, step_mode={self.step_mode}"
+
+
+def snntorch_leaky_step(x, s, p):
+    """snnTorch 1.0 Leaky, subtract reset delayed: ``reset = H(v[t-1] - thr)``, ``v = beta v + x - reset thr``."""
+    reset = heaviside(s["v"] - p.v_threshold)
+    v = p.beta * s["v"] + x - reset * p.v_threshold
+    return heaviside(v - p.v_threshold), {"v": v}
+
+
+def snntorch_synaptic_step(x, s, p):
+    reset = heaviside(s["v"] - p.v_threshold)
+    i = p.alpha * s["i"] + x
+    v = p.beta * s["v"] + i
+    v = v - reset * p.v_threshold
+    return heaviside(v - p.v_threshold), {"v": v, "i": i}
+
+
+def norse_lif_cell_step(x, s, p):
+    """Norse LIFCell: the input jumps into the current, v uses it, then the current decays."""
+    i_new = s["i"] + x
+    v = s["v"] + p.dt * p.tau_mem_inv * ((p.v_leak - s["v"]) + i_new)
+    i = i_new + (-p.dt * p.tau_syn_inv * i_new)
+    z = heaviside(v - p.v_threshold)
+    return z, {"v": (1 - z) * v + z * p.v_reset, "i": i}
+
+
+def norse_lif_box_step(x, s, p):
+    v = s["v"] + p.dt * p.tau_mem_inv * (x + p.v_leak - s["v"])
+    z = heaviside(v - p.v_threshold)
+    return z, {"v": (1 - z) * v + z * p.v_reset}
+
+
+def norse_li_box_step(x, s, p):
+    v = s["v"] + p.dt * p.tau_mem_inv * ((p.v_leak - s["v"]) + x)
+    return v, {"v": v}
+
+
+def norse_iaf_step(x, s, p):
+    v = s["v"] + x
+    z = heaviside(v - p.v_threshold)
+    return z, {"v": (1 - z) * v + z * p.v_reset}
+
+
+def rockpool_lif_step(x, s, p):
+    """Rockpool 3.1 LIFTorch: the input enters the current, both decay, v takes the decayed current."""
+    i = s["i"] + x
+    v = s["v"] * p.alpha
+    i = i * p.beta
+    v = v + i + p.v_leak
+    spikes = (v >= p.v_threshold) * torch.floor(v / p.v_threshold)
+    spikes = spikes.clamp(max=p.max_spikes).to(v.dtype)
+    return spikes, {"v": v - spikes * p.v_threshold, "i": i}
+
+
+def _multi_spike(v, threshold):
+    """Sinabs' MultiSpike: ``trunc(v / thr)`` spikes where ``v > 0``."""
+    return ((v > 0) * torch.div(v, threshold, rounding_mode="trunc")).to(v.dtype)
+
+
+def sinabs_iaf_step(x, s, p):
+    v = s["v"] + x
+    spikes = _multi_spike(v, p.v_threshold)
+    return spikes, {"v": torch.maximum(v - spikes * p.v_threshold, p.v_min)}
+
+
+def sinabs_lif_step(x, s, p):
+    v = p.alpha * s["v"] + x
+    spikes = _multi_spike(v, p.v_threshold)
+    return spikes, {"v": v - spikes * p.v_threshold}
+
+
+PRODUCER_STEPS = {  # Dynamics.arithmetic -> (step, states)
+    "snntorch.leaky": (snntorch_leaky_step, ("v",)),
+    "snntorch.synaptic": (snntorch_synaptic_step, ("v", "i")),
+    "norse.lif_cell": (norse_lif_cell_step, ("v", "i")),
+    "norse.lif_box": (norse_lif_box_step, ("v",)),
+    "norse.li_box": (norse_li_box_step, ("v",)),
+    "norse.iaf": (norse_iaf_step, ("v",)),
+    "rockpool.lif": (rockpool_lif_step, ("v", "i")),
+    "sinabs.iaf": (sinabs_iaf_step, ("v",)),
+    "sinabs.lif": (sinabs_lif_step, ("v",)),
+}
+
+
+def reference_neuron(d: Dynamics) -> NeuronPopulation:
+    """The reference module computing ``d`` in its producer's own float arithmetic."""
+    spiking = dict(v_threshold=d.v_threshold, v_reset=d.v_reset, soft_reset=d.reset == "subtract") if d.spiking else {}
+    native = {k: v for k, v in d.native.items() if k not in ("decay_input", "leak_form", "dt")}
+    if d.arithmetic == "spikingjelly.if":
+        return IFNeuron(**native, **spiking)
+    if d.arithmetic == "spikingjelly.lif":
+        return LIFNeuron(**native, decay_input=d.native["decay_input"], leak_form=d.native["leak_form"], **spiking)
+    if d.arithmetic == "spikingjelly.cubalif":
+        return CubaLIFNeuron(**native, **spiking)
+    step, states = PRODUCER_STEPS[d.arithmetic]
+    constants = {"dt": d.native["dt"]} if "dt" in d.native else {}
+    if d.spikes_per_step == "floor":
+        constants["max_spikes"] = d.max_spikes
+    return ProducerNeuron(step, states, native, {"v": d.v_initial}, **constants)

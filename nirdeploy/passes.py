@@ -3,8 +3,7 @@
 import nir
 
 from .errors import UnsupportedNodeError
-
-STATEFUL_NODES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI, nir.Delay)
+from .semantics import STATEFUL_TYPES, WEIGHT_TYPES
 
 
 def node_fields(node: nir.NIRNode) -> dict:
@@ -101,7 +100,7 @@ def recurrent_edges(graph: nir.NIRGraph) -> list:
     edges, delayed = list(graph.edges), []
     starts = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
     while (cycle := _first_cycle(graph.nodes, edges, starts)) is not None:
-        stateful = [i for i, name in enumerate(cycle) if isinstance(graph.nodes[name], STATEFUL_NODES)]
+        stateful = [i for i, name in enumerate(cycle) if isinstance(graph.nodes[name], STATEFUL_TYPES)]
         if not stateful:
             raise UnsupportedNodeError(
                 f"the cycle {' -> '.join(cycle + cycle[:1])} has no neuron or delay in it: an algebraic "
@@ -112,3 +111,18 @@ def recurrent_edges(graph: nir.NIRGraph) -> list:
         edges.remove(edge)
         delayed.append(edge)
     return delayed
+
+
+def synaptic_hops(graph: nir.NIRGraph) -> dict:
+    """node -> the most weight layers (Affine, Linear, Conv) on a feed-forward path from an input to it."""
+    forward = [edge for edge in graph.edges if edge not in recurrent_edges(graph)]
+    hops = {name: 0 for name, node in graph.nodes.items() if isinstance(node, nir.Input)}
+    changed = True
+    while changed:
+        changed = False
+        for pre, post in forward:
+            if pre in hops:
+                value = hops[pre] + isinstance(graph.nodes[post], WEIGHT_TYPES)
+                if value > hops.get(post, -1):
+                    hops[post], changed = value, True
+    return hops

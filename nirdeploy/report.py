@@ -22,7 +22,8 @@ def write_report(folder: Path, report: dict, checks: dict, agreement, runs: dict
 def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
     verdict = "passed" if report["ok"] else "FAILED: " + "; ".join(report["failures"])
     lines = [f"# nirdeploy run: {verdict}", "", f"- config: `{report['config']}`", f"- graph: `{report['graph']}`",
-             f"- dt: {report['dt']:g} s", "", "## Summary", "",
+             f"- dt: {report['dt']:g} s", f"- producer conventions: {report['producer']}",
+             *([f"- **warning**: {report['assumption']}"] if report["assumption"] else []), "", "## Summary", "",
              "| target | accuracy | output spike-train match | spikes per sample | simulated time | wall time |",
              "|---|---|---|---|---|---|"]
     for name, row in report["summary"].items():

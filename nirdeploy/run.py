@@ -18,8 +18,9 @@ from .compare import agreement_report, run_name, run_targets
 from .config import RunConfig
 from .datasets import load_dataset
 from .errors import ConfigError
-from .from_nir import read_graph
+from .graphfile import read_graph
 from .report import write_report
+from .semantics import load
 from .to_nir import export_to_nir
 
 
@@ -137,14 +138,13 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
     names = list(targets) if targets else list(config.targets)
     folder = new_run_folder(Path(out) if out else config.output, config.name)
     graph, export_seconds = prepare_graph(config, folder)
+    semantics = load(graph, config.dt, config.producer, config.dt_override)
     inputs, labels = make_inputs(config, graph)
     # A run named target/label (one target with other options) shares its target's check.
-    checks = {run_name(base): check(graph, base, dt=config.dt) for base in dict.fromkeys(n.partition("/")[0] for n in names)}
-    conventions = {"producer": config.producer} if config.producer else {}
-    deployable = {name: {**conventions, **config.targets.get(name, {})} for name in names
-                  if checks[run_name(name.partition("/")[0])].ok}
-    runs = run_targets(graph, inputs, {"reference": conventions, **deployable}, config.dt, progress=progress)
-    agreement = agreement_report(graph, runs, config.dt)
+    checks = {run_name(base): check(semantics, base) for base in dict.fromkeys(n.partition("/")[0] for n in names)}
+    deployable = {name: config.targets.get(name, {}) for name in names if checks[run_name(name.partition("/")[0])].ok}
+    runs = run_targets(semantics, inputs, {"reference": {}, **deployable}, progress=progress)
+    agreement = agreement_report(semantics, runs)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
     limits = {run_name(name): metrics for name, metrics in config.thresholds.items() if name != "*"}
     for row in agreement.rows:
@@ -167,6 +167,8 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
         "config": str(config.source),
         "graph": str(folder / "model.nir"),
         "dt": config.dt,
+        "producer": semantics.producer,
+        "assumption": semantics.assumption(),
         "ok": not failures,
         "failures": failures,
         "checks": {name: r.to_dict() for name, r in checks.items()},

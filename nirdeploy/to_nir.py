@@ -21,7 +21,7 @@ from torch import fx
 from torch.fx.passes.shape_prop import ShapeProp
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-from .conventions import check_dt, graph_metadata
+from .semantics import check_dt, graph_metadata
 from .errors import ExampleInputError, OutputExistsError, UnsupportedModuleError
 from .neurons import CubaLIFNeuron, IFNeuron, LIFNeuron, NeuronPopulation
 

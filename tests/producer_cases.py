@@ -40,6 +40,21 @@ def _scaled_linear(n_in, n_out, gain, bias=True, seed=0):
     return layer
 
 
+def _int_linear(n_in, n_out, low, high, seed=0):
+    """A Linear without bias whose weights are integers in [low, high]: potentials land exactly on thresholds."""
+    layer = nn.Linear(n_in, n_out, bias=False)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randint(low, high + 1, (n_out, n_in), generator=generator).float())
+    return layer
+
+
+def _pick(values, n, seed=0):
+    """n values drawn from a short list (exact betas, integer thresholds)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.tensor(values)[torch.randint(len(values), (n,), generator=generator)]
+
+
 # --- snnTorch: stepped one call per time step, each call (batch, features) -------------------------
 def _run_snntorch(net, x):
     import snntorch as snn
@@ -110,6 +125,28 @@ def snntorch_conv(path):
     return x, expected
 
 
+def snntorch_subtract_ties(path):
+    """Exact betas (0.5, 0.75, 1.0), integer weights and thresholds: the membrane often equals the threshold.
+
+    Counted while building the case: 88 ties (mem == threshold, no spike) in the Leaky layer and 3 in the
+    Synaptic layer; 1776 of 3600 Leaky values are above twice the threshold (still above after a reset).
+    beta = 1.0 makes snnTorch's exporter write tau = r = inf.
+    """
+    import snntorch as snn
+
+    net = nn.Sequential(
+        _int_linear(10, 12, -1, 2),
+        snn.Leaky(beta=_pick([0.5, 0.75, 1.0], 12, seed=1), threshold=_pick([1.0, 2.0, 3.0], 12, seed=2), init_hidden=True),
+        _int_linear(12, 8, -2, 2, seed=3),
+        snn.Synaptic(alpha=_pick([0.5, 0.5, 0.75], 8, seed=4), beta=_pick([0.5, 1.0], 8, seed=5),
+                     threshold=_pick([1.0, 2.0, 3.0], 8, seed=6), init_hidden=True, output=True),
+    )
+    x = spikes((T, B, 10), 0.3, seed=0)
+    expected = _run_snntorch(net, x)
+    _export_snntorch(net, x, path)
+    return x, expected
+
+
 # --- Norse: cells stepped with explicit state, each call (batch, features) -------------------------
 def _norse_case(path, cells):
     import norse.torch as norse
@@ -153,6 +190,27 @@ def norse_leaky_integrator(path):
     )
 
 
+def norse_leak_reset(path):
+    """v_leak != 0 (per neuron; Norse starts v at v_leak) and v_reset != 0; IAFCell with integer weights and
+    thresholds (146 ties v == v_th, no spike, counted while building the case)."""
+    import norse.torch as norse
+
+    return _norse_case(
+        path,
+        [
+            _scaled_linear(10, 12, 2.0),
+            norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=uniform(50, 200, 12), v_th=torch.full((12,), 0.3),
+                                                    v_leak=uniform(0.05, 0.15, 12, seed=1), v_reset=uniform(-0.1, 0.1, 12, seed=2)), dt=1e-3),
+            _scaled_linear(12, 8, 2.0, seed=1),
+            norse.LIFCell(norse.LIFParameters(tau_syn_inv=uniform(100, 300, 8, seed=3), tau_mem_inv=uniform(50, 200, 8, seed=4),
+                                              v_th=torch.full((8,), 0.3), v_leak=uniform(0.05, 0.15, 8, seed=5),
+                                              v_reset=uniform(-0.1, 0.1, 8, seed=6)), dt=1e-3),
+            _int_linear(8, 5, -1, 2, seed=7),
+            norse.IAFCell(norse.IAFParameters(v_th=_pick([1.0, 2.0, 3.0], 5, seed=8))),
+        ],
+    )
+
+
 # --- Rockpool: modules take (batch, time, channels) --------------------------------------------------
 def _rockpool_case(path, modules):
     from rockpool.nn.combinators import Sequential
@@ -192,18 +250,44 @@ def rockpool_recurrent(path):
     )
 
 
+def rockpool_lif(path):
+    """LIFNeuronTorch: v = exp(-dt/tau) v + I; n = floor(v/thr) spikes where v >= thr; v -= n thr.
+
+    Rockpool writes NIR LIF with r = tau exp(-dt/tau) / dt and the Linear weights unchanged.
+    """
+    from rockpool.nn.modules import LIFNeuronTorch, LinearTorch
+
+    return _rockpool_case(
+        path,
+        [
+            LinearTorch((10, 12), weight=uniform(-0.1, 0.4, 10, 12)),
+            LIFNeuronTorch(12, tau_mem=uniform(0.005, 0.05, 12, seed=1), threshold=uniform(0.5, 1.5, 12, seed=2), dt=1e-3),
+            LinearTorch((12, 6), weight=uniform(-0.2, 0.4, 12, 6, seed=3)),
+            LIFNeuronTorch(6, tau_mem=uniform(0.01, 0.03, 6, seed=4), threshold=1.0, dt=1e-3),
+        ],
+    )
+
+
 # --- Sinabs: squeeze layers take (batch * time, ...) in batch-major order ---------------------------
 def _sinabs_case(path, net, x):
+    """Export with sinabs.to_nir; the expected output is what sinabs.from_nir builds from the file and runs.
+
+    That is how Sinabs reads a NIR file, and it is not the network that wrote it: from_nir gives every IF
+    min_v_mem = -v_threshold and every LIF norm_input=False, and the file records neither.
+    """
     import sinabs
 
     flat = x.transpose(0, 1).reshape(B * T, *x.shape[2:])
     sinabs.reset_states(net)
     with torch.no_grad():
-        out = net(flat)
+        net(flat)  # initialises the layers' states, whose shapes the exporter reads
     sinabs.reset_states(net)
     graph = sinabs.to_nir(net, flat)
     graph.infer_types()  # sinabs' exporter leaves conv shapes undefined; nir.write needs them
     nir.write(path, graph)
+    reader = sinabs.from_nir(str(path), batch_size=B)  # nirtorch.load takes a str path, not a Path
+    with torch.no_grad():
+        out, _ = reader(flat)
     return x, out.reshape(B, T, *out.shape[1:]).transpose(0, 1)
 
 
@@ -237,11 +321,68 @@ def sinabs_lif(path):
     return _sinabs_case(path, net, spikes((T, B, 10), 0.3, seed=0))
 
 
+def sinabs_if_bounded(path):
+    """Mixed-sign weights drive IF potentials below -v_threshold, where from_nir's min_v_mem clamps them.
+
+    The original network (no min_v_mem) gives 489 of 1800 output values different from the reader's run.
+    """
+    import sinabs.layers as sl
+
+    conv = nn.Conv2d(2, 4, 3, padding=1, bias=False)
+    linear = nn.Linear(4 * 4 * 4, 6, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(uniform(-0.5, 0.5, 4, 2, 3, 3))
+        linear.weight.copy_(uniform(-0.5, 0.5, 6, 4 * 4 * 4, seed=1))
+    net = nn.Sequential(
+        conv,
+        sl.IAFSqueeze(batch_size=B, spike_threshold=1.0),
+        sl.SumPool2d(2),
+        nn.Flatten(),
+        linear,
+        sl.IAFSqueeze(batch_size=B, spike_threshold=uniform(0.8, 1.5, 6, seed=2)),
+    )
+    return _sinabs_case(path, net, spikes((T, B, 2, 8, 8), 0.3, seed=0))
+
+
+def sinabs_lif_reimport(path):
+    """LIFSqueeze built as from_nir builds it (norm_input=False), per-neuron tau in steps."""
+    import sinabs.layers as sl
+
+    net = nn.Sequential(
+        _scaled_linear(10, 8, 1.0),
+        sl.LIFSqueeze(batch_size=B, tau_mem=uniform(5.0, 30.0, 8), spike_threshold=uniform(0.5, 1.5, 8, seed=1), norm_input=False),
+    )
+    return _sinabs_case(path, net, spikes((T, B, 10), 0.3, seed=0))
+
+
+def sinabs_if_ties(path):
+    """Integer weights and thresholds: v lands exactly on (multiples of) the threshold; MultiSpike counts them.
+
+    Counted while building the case: 1177 potentials are exact multiples k * v_threshold (k >= 1) when spikes
+    are decided, and the original network (no min_v_mem) differs from the reader's run in 208 of 1800 values.
+    """
+    import sinabs.layers as sl
+
+    net = nn.Sequential(
+        _int_linear(10, 12, -2, 3),
+        sl.IAFSqueeze(batch_size=B, spike_threshold=_pick([1.0, 2.0, 3.0], 12, seed=1)),
+        _int_linear(12, 6, -2, 2, seed=2),
+        sl.IAFSqueeze(batch_size=B, spike_threshold=_pick([2.0, 3.0], 6, seed=3)),
+    )
+    return _sinabs_case(path, net, spikes((T, B, 10), 0.3, seed=0))
+
+
 # name -> (producer, build, what is built, why it cannot be exact: empty where it must be)
 CASES = {
     "snntorch_feedforward": ("snntorch", snntorch_feedforward, "Linear, Leaky and Synaptic with per-neuron beta, alpha, threshold", ""),
     "snntorch_recurrent": ("snntorch", snntorch_recurrent, "RLeaky and RSynaptic (all-to-all recurrent weights with bias)", ""),
     "snntorch_conv": ("snntorch", snntorch_conv, "Conv2d, Leaky, AvgPool2d, Flatten, Linear", ""),
+    "snntorch_subtract_ties": (
+        "snntorch",
+        snntorch_subtract_ties,
+        "Leaky and Synaptic with exact betas (0.5, 0.75, 1.0), integer weights and thresholds: ties and neurons above threshold after a reset",
+        "",
+    ),
     "norse_spiking": ("norse", norse_spiking, "LIFCell, LIFBoxCell, IAFCell at dt = 1 ms", ""),
     "norse_leaky_integrator": (
         "norse",
@@ -250,6 +391,12 @@ CASES = {
         "Norse writes tau = dt / tau_inv in float32, which maps several tau_inv to one tau; "
         "the tau_inv read back can be 1 ulp off, so potentials differ by ~1e-7",
     ),
+    "norse_leak_reset": (
+        "norse",
+        norse_leak_reset,
+        "LIFBoxCell and LIFCell with per-neuron v_leak != 0 and v_reset != 0, IAFCell with integer weights and thresholds",
+        "Norse's exporter does not write v_reset (the file says 0), so the import resets to 0 where Norse resets to v_reset",
+    ),
     "rockpool_feedforward": ("rockpool", rockpool_feedforward, "LinearTorch and LIFTorch, per-neuron taus and thresholds", ""),
     "rockpool_recurrent": (
         "rockpool",
@@ -257,8 +404,28 @@ CASES = {
         "LIFTorch with has_rec=True",
         "Rockpool's exporter drops w_rec (the file has no recurrent edge), so the import runs without recurrence",
     ),
-    "sinabs_conv": ("sinabs", sinabs_conv, "Conv2d, IAFSqueeze, SumPool2d, Flatten, Linear", ""),
-    "sinabs_lif": ("sinabs", sinabs_lif, "LIFSqueeze (norm_input, tau in steps)", ""),
+    "rockpool_lif": ("rockpool", rockpool_lif, "LinearTorch and LIFNeuronTorch, two layers, per-neuron taus (multi-spike)", ""),
+    "sinabs_conv": (
+        "sinabs",
+        sinabs_conv,
+        "Conv2d, IAFSqueeze, SumPool2d, Flatten, Linear; truth: sinabs.from_nir's run (IF with min_v_mem = -v_threshold)",
+        "",
+    ),
+    "sinabs_lif": (
+        "sinabs",
+        sinabs_lif,
+        "LIFSqueeze written with norm_input=True, tau in steps; truth: sinabs.from_nir's run, which builds "
+        "norm_input=False because the file does not record it (the original network differs in 870 of 2400 values)",
+        "",
+    ),
+    "sinabs_if_bounded": (
+        "sinabs",
+        sinabs_if_bounded,
+        "Conv2d, IAFSqueeze, SumPool2d, Flatten, Linear with mixed-sign weights; potentials reach min_v_mem = -v_threshold",
+        "",
+    ),
+    "sinabs_lif_reimport": ("sinabs", sinabs_lif_reimport, "LIFSqueeze with norm_input=False, per-neuron tau and threshold", ""),
+    "sinabs_if_ties": ("sinabs", sinabs_if_ties, "IAFSqueeze with integer weights and thresholds (multi-spike ties)", ""),
 }
 
 

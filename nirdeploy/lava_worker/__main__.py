@@ -1,7 +1,8 @@
 """``python -m lava_worker FOLDER``: run the request in FOLDER, write the spikes or the error there.
 
-FOLDER holds ``graph.nir`` (a flat NIR graph), ``inputs.npz`` (Input node ->
-``[T, B, ...]`` spikes) and ``request.json`` (dt, precision, steps, depths). The worker writes ``spikes.npz`` (population -> ``[steps, B, n]``
+FOLDER holds the plan (``plan.json`` and ``plan.npz``, see ``mapping.Plan.save``),
+``inputs.npz`` (Input node -> ``[T, B, ...]`` spikes) and ``request.json``
+(precision, steps). The worker writes ``spikes.npz`` (population -> ``[steps, B, n]``
 in Lava's timeline) or, on failure, ``error.json`` with the message and traceback.
 """
 
@@ -14,15 +15,13 @@ NEURONS_PER_RUN = 20_000  # samples run side by side in one Lava network, up to 
 
 
 def main(folder: Path) -> None:
-    import nir
     import numpy as np
 
-    from lava_worker.mapping import make_plan
+    from lava_worker.mapping import Plan
     from lava_worker.network import simulate
 
     request = json.loads((folder / "request.json").read_text())
-    graph = nir.read(str(folder / "graph.nir"))
-    plan = make_plan(graph, request["dt"], request["depths"])
+    plan = Plan.load(folder)
     inputs = dict(np.load(folder / "inputs.npz"))
     batch = next(iter(inputs.values())).shape[1]
     neurons = sum(pop.size for pop in plan.populations.values())

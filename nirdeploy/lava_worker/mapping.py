@@ -1,21 +1,22 @@
-"""A NIR graph as Lava populations (CUBA LIF) and projections (Dense), in float and in Loihi's fixed point.
+"""A resolved graph as Lava populations (CUBA LIF) and projections (Dense), in float and in Loihi's fixed point.
 
-Numpy and nir only: nirdeploy's checks use it on Python 3.11, the worker on 3.10.
-Equations (docs/semantics.md, "Lava"): each population is normalised,
-``v' = (v - v_reset) / (v_threshold - v_reset)``, so that Lava's reset to 0 and
-threshold 1 are NIR's v_reset and per-neuron v_threshold; every other
+Numpy and nir only: nirdeploy builds the plan on Python 3.11 from each neuron's
+resolved dynamics (:class:`nirdeploy.semantics.Dynamics`), saves it, and the
+worker loads it on 3.10. Equations (docs/semantics.md, "Lava"): each population
+is normalised, ``v' = (v - v_reset) / (v_threshold - v_reset)``, so that Lava's
+reset to 0 and threshold 1 are v_reset and per-neuron v_threshold; every other
 per-neuron factor goes into the weights (``gain``) or into a constant per step
 (``leak``).
 """
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import nir
 import numpy as np
 
 from .linear import LINEAR, affine_map
-
-NEURONS = (nir.IF, nir.LIF, nir.CubaLIF)
 # Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
 # fires above vth << 6), chosen so that its largest incoming weight is WEIGHT_MAX; at most VTH_MAX, so
 # that v and u (24 bits, saturating at 2**23) keep at least 32 thresholds of range.
@@ -46,6 +47,7 @@ class Population:
     gain: np.ndarray  # per neuron: multiplies every weight into it (NIR input units -> thresholds)
     leak: np.ndarray  # per neuron, thresholds per step: v_leak's pull (and, for IF/LIF, Affine biases)
     depth: int
+    strict: bool = False  # fire where v > 1 (the producer's test), else where v >= 1
 
     @property
     def groups(self) -> list:
@@ -114,10 +116,44 @@ class Plan:
         """(mantissas, relative RMS error) of weights into population ``post``."""
         return quantise_weights(weights, self.threshold_mantissa(post))
 
+    def save(self, folder: Path) -> None:
+        """plan.json and plan.npz in ``folder``, for :meth:`load` in the worker."""
+        arrays = {}
+        populations = []
+        for pop in self.populations.values():
+            populations.append({"name": pop.name, "size": pop.size, "depth": pop.depth, "strict": pop.strict})
+            arrays.update({f"population {pop.name} {key}": getattr(pop, key) for key in ("du", "dv", "gain", "leak")})
+        projections = []
+        for index, p in enumerate(self.projections):
+            projections.append({"via": list(p.via), "pre": p.pre, "post": p.post})
+            arrays[f"projection {index}"] = p.weights
+        arrays.update({f"bias {name}": np.asarray(value) for name, value in self.biases.items()})
+        structure = {"inputs": self.inputs, "populations": populations, "projections": projections,
+                     "biases": list(self.biases), "outputs": self.outputs}
+        (Path(folder) / "plan.json").write_text(json.dumps(structure))
+        np.savez(Path(folder) / "plan.npz", **arrays)
 
-def population(name: str, node, dt: float, depth: int) -> Population:
-    """The normalised CUBA LIF parameters that compute ``node``'s reference equations exactly (in real arithmetic)."""
-    span = np.asarray(node.v_threshold - node.v_reset, dtype=np.float64).ravel()
+    @classmethod
+    def load(cls, folder: Path) -> "Plan":
+        structure = json.loads((Path(folder) / "plan.json").read_text())
+        arrays = np.load(Path(folder) / "plan.npz")
+        populations = {
+            p["name"]: Population(p["name"], p["size"], *(arrays[f"population {p['name']} {key}"]
+                                                           for key in ("du", "dv", "gain", "leak")), p["depth"], p["strict"])
+            for p in structure["populations"]
+        }
+        projections = [Projection(tuple(p["via"]), p["pre"], p["post"], arrays[f"projection {index}"])
+                       for index, p in enumerate(structure["projections"])]
+        biases = {name: arrays[f"bias {name}"] for name in structure["biases"]}
+        return cls(structure["inputs"], populations, projections, biases, structure["outputs"])
+
+
+def population(name: str, d, depth: int) -> Population:
+    """The normalised CUBA LIF parameters that compute dynamics ``d`` (a nirdeploy.semantics.Dynamics)
+    exactly, in real arithmetic: with ``D = v_threshold - v_reset``, ``u = v_gain i / D`` (du = 1 - i_decay;
+    without a current du = 1 and ``u = v_gain x / D``), ``dv = 1 - v_decay`` and the constant
+    ``(drive - dv v_reset) / D`` per step."""
+    span = np.asarray(d.v_threshold - d.v_reset, dtype=np.float64).ravel()
     if np.any(span <= 0):
         raise MappingError(name, "v_threshold must exceed v_reset (Lava resets to 0 and fires above it)")
     size = span.size
@@ -125,20 +161,18 @@ def population(name: str, node, dt: float, depth: int) -> Population:
     def per_neuron(value) -> np.ndarray:
         return np.broadcast_to(np.asarray(value, dtype=np.float64).ravel(), (size,)).copy()
 
-    ones, zeros = np.ones(size), np.zeros(size)
-    if isinstance(node, nir.IF):
-        return Population(name, size, ones, zeros, per_neuron(node.r * dt) / span, zeros, depth)
-    if isinstance(node, nir.LIF):
-        dv = per_neuron(dt / node.tau)
-        gain = per_neuron(node.r) * dv / span
-        return Population(name, size, ones, dv, gain, per_neuron(node.v_leak - node.v_reset) * dv / span, depth)
-    du, dv = per_neuron(dt / node.tau_syn), per_neuron(dt / node.tau_mem)
-    gain = per_neuron(node.r * node.w_in) * du * dv / span
-    return Population(name, size, du, dv, gain, per_neuron(node.v_leak - node.v_reset) * dv / span, depth)
+    dv = per_neuron(1.0 - d.v_decay)
+    leak = (per_neuron(d.drive) - dv * per_neuron(d.v_reset)) / span
+    strict = d.threshold_test == ">"
+    if d.i_decay is None:
+        return Population(name, size, np.ones(size), dv, per_neuron(d.v_gain) / span, leak, depth, strict)
+    gain = per_neuron(d.v_gain * d.i_gain) / span
+    return Population(name, size, per_neuron(1.0 - d.i_decay), dv, gain, leak, depth, strict)
 
 
-def make_plan(graph: nir.NIRGraph, dt: float, depths: dict) -> Plan:
-    """Populations and projections of a flat graph (no subgraphs); ``depths`` are the weight hops from the inputs.
+def make_plan(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> Plan:
+    """Populations and projections of a flat graph (no subgraphs) whose neuron nodes have ``dynamics``;
+    ``depths`` are the weight hops from the inputs.
 
     Every path of stateless nodes (LINEAR) from an input or a neuron layer to a neuron layer becomes one
     projection, its affine map computed by :func:`linear.affine_map`.
@@ -150,11 +184,11 @@ def make_plan(graph: nir.NIRGraph, dt: float, depths: dict) -> Plan:
         if isinstance(node, nir.Input):
             shapes[name] = tuple(int(d) for d in node.input_type["input"])
             plan.inputs[name] = int(np.prod(shapes[name]))
-        elif isinstance(node, NEURONS):
-            shapes[name] = np.shape(node.v_threshold)
-            plan.populations[name] = population(name, node, dt, depths[name])
+        elif name in dynamics:
+            shapes[name] = tuple(int(d) for d in node.output_type["output"])
+            plan.populations[name] = population(name, dynamics[name], depths[name])
         elif isinstance(node, nir.Output):
-            if len(preds[name]) != 1 or not isinstance(graph.nodes[preds[name][0]], NEURONS):
+            if len(preds[name]) != 1 or preds[name][0] not in dynamics:
                 raise MappingError(name, f"is fed by {preds[name]}: Lava records spikes, so an output "
                                    "must be fed by one spiking neuron layer (IF, LIF, CubaLIF)")
             plan.outputs[name] = preds[name][0]
@@ -162,19 +196,19 @@ def make_plan(graph: nir.NIRGraph, dt: float, depths: dict) -> Plan:
             raise MappingError(name, f"is a {type(node).__name__}, which the Lava target does not map; supported: "
                                "Input, Output, Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, IF, LIF, CubaLIF")
     for source in [*plan.inputs, *plan.populations]:
-        for path, post in _paths(graph, preds, succs, source):
+        for path, post in _paths(graph, set(dynamics), preds, succs, source):
             _add_projection(plan, source, path, post, shapes[source])
     return plan
 
 
-def _paths(graph, preds: dict, succs: dict, source: str) -> list:
+def _paths(graph, neurons: set, preds: dict, succs: dict, source: str) -> list:
     """([(name, node)], neuron) for every path of stateless nodes from ``source`` to a neuron layer."""
     found = []
 
     def walk(name: str, path: list) -> None:
         for post in succs[name]:
             node = graph.nodes[post]
-            if isinstance(node, NEURONS):
+            if post in neurons:
                 if not path:
                     raise MappingError(post, f"is fed by '{source}' directly: on Lava a neuron layer takes input "
                                        "only through weights; insert an identity Linear")

@@ -23,7 +23,7 @@ from scipy.sparse import block_diag, csr_matrix
 from lava_worker.mapping import Plan
 from lava_worker.recorder.process import SpikeRecorder
 
-FLOAT_VTH = np.nextafter(1.0, 0.0)  # Lava fires if v > vth; the reference if v >= 1
+FLOAT_VTH = np.nextafter(1.0, 0.0)  # Lava fires if v > vth: this vth is the test v >= 1
 SPARSE_DENSITY = 0.5
 
 
@@ -63,8 +63,8 @@ def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tu
                           bias_mant=0, bias_exp=np.tile(p["bias_exp"][group], batch), name=name)
                 leak = np.tile(p["bias_mant"][group], batch)
             else:
-                lif = LIF(shape=shape, du=pop.du[group[0]], dv=pop.dv[group[0]], vth=FLOAT_VTH, bias_mant=0.0,
-                          name=name)
+                lif = LIF(shape=shape, du=pop.du[group[0]], dv=pop.dv[group[0]], vth=1.0 if pop.strict else FLOAT_VTH,
+                          bias_mant=0.0, name=name)
                 leak = np.tile(pop.leak[group], batch)
             neurons[name].append((group, lif))
             leaks.setdefault(pop.depth, []).append((lif, leak))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import TargetError
-from .base import Deployment, Target
+from .base import Deployment, Problem, Target
 from .profile import Profile, builtin_profiles, load_profile
 
 ENTRY_POINT_GROUP = "nirdeploy.targets"
@@ -51,4 +51,4 @@ def get_target(name: str, variant: Optional[str] = None) -> Target:
     return (adapter or Target)(profile)
 
 
-__all__ = ["Deployment", "Profile", "Target", "available_targets", "get_target", "ENTRY_POINT_GROUP"]
+__all__ = ["Deployment", "Problem", "Profile", "Target", "available_targets", "get_target", "ENTRY_POINT_GROUP"]

@@ -9,7 +9,18 @@ from spikingjelly.activation_based import functional
 from tqdm import tqdm
 
 from ..errors import TargetError
+from ..semantics import Semantics
 from .profile import Profile
+
+
+@dataclass
+class Problem:
+    node: str
+    rule: str
+    found: str
+    limit: str
+    suggestion: str
+    severity: str = "error"  # "error": the target cannot run it; "warning": it runs, but not exactly
 
 
 @dataclass
@@ -51,22 +62,15 @@ class Target:
         """(ready, detail): whether this target's runtime is installed here."""
         return False, "no adapter in this version of nirdeploy: check works, deploy does not"
 
-    def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
-        """Problems beyond the profile's generic rules (a list of :class:`nirdeploy.check.Problem`)."""
+    def check_graph(self, semantics: Semantics) -> list:
+        """Problems beyond the profile's generic rules (a list of :class:`Problem`)."""
         return []
 
-    def deploy(self, graph: nir.NIRGraph, dt: float, **options) -> Deployment:
+    def deploy(self, semantics: Semantics, **options) -> Deployment:
+        """Convert a resolved graph (``semantics.graph`` at ``semantics.dt``, each neuron's
+        ``semantics.dynamics``) that passed check; the target's own options as keywords."""
         raise TargetError(f"target '{self.name}' has a profile but no adapter in this version of nirdeploy; "
                           "nirdeploy.check works for it, deployment does not yet")
-
-    def ensure_deployable(self, graph: nir.NIRGraph, dt: float) -> None:
-        """Refuse a graph the target cannot represent, listing every reason (see nirdeploy.check)."""
-        from ..check import check
-
-        report = check(graph, self, dt)
-        if not report.ok:
-            reasons = "; ".join(f"node {p.node}: {p.rule} ({p.found}; {p.suggestion})" for p in report.errors)
-            raise TargetError(f"target '{self.name}' cannot run this graph: {reasons}")
 
 
 def graph_module_runner(gm: torch.nn.Module, device: Optional[str] = None, block: int = 100) -> Callable:

@@ -2,8 +2,8 @@
 
 Lava runs in its own Python 3.10 runtime (:mod:`.lava_runtime`). Each run
 hands the worker (:mod:`nirdeploy.lava_worker`) a temporary folder holding the
-flattened graph as a .nir file, the input spikes as .npz and a small JSON
-request; the worker runs in a subprocess with a timeout (its whole process
+plan built here from the resolved dynamics (``Plan.save``), the input spikes as
+.npz and a small JSON request; the worker runs in a subprocess with a timeout (its whole process
 group is killed when it hangs) and writes the spikes back, or its error and
 traceback, which come back as a :class:`TargetError`. With ``simulator='emulation'``
 a fixed-point run is :mod:`.loihi_emulation` instead, in this process, without Lava.
@@ -23,14 +23,13 @@ import numpy as np
 import torch
 
 from .. import lava_worker
-from ..check import Problem
-from ..compare import synaptic_hops
 from ..errors import OutputExistsError, TargetError
-from ..lava_worker.mapping import NEURONS, MappingError, make_plan, population
+from ..lava_worker.mapping import MappingError, make_plan, population
 from ..lava_worker.netx import write_netx
-from ..passes import flatten_subgraphs, recurrent_edges
+from ..passes import recurrent_edges, synaptic_hops
+from ..semantics import Semantics
 from . import lava_runtime
-from .base import Deployment, Target
+from .base import Deployment, Problem, Target
 from .loihi_emulation import emulate
 
 PRECISIONS = {"float": "floating_pt", "fixed": "fixed_pt"}
@@ -96,14 +95,13 @@ def _mapping_problem(error: MappingError) -> Problem:
     return Problem(error.node, "Lava mapping", error.detail, "CUBA LIF + Dense", "see docs/lava.md")
 
 
-def _population_errors(graph: nir.NIRGraph, dt: float) -> list:
+def _population_errors(semantics: Semantics) -> list:
     errors = []
-    for name, node in graph.nodes.items():
-        if isinstance(node, NEURONS):
-            try:
-                population(name, node, dt, depth=0)
-            except MappingError as error:
-                errors.append(error)
+    for name, dynamics in semantics.dynamics.items():
+        try:
+            population(name, dynamics, depth=0)
+        except MappingError as error:
+            errors.append(error)
     return errors
 
 
@@ -112,22 +110,21 @@ class LavaTarget(Target):
         ready, detail = lava_runtime.status()
         return ready, detail if ready else f"{detail} (without it, precision='fixed', simulator='emulation' runs)"
 
-    def plan(self, graph: nir.NIRGraph, dt: float):
-        flat = flatten_subgraphs(graph)
-        return flat, make_plan(flat, dt, synaptic_hops(flat))
+    def plan(self, semantics: Semantics):
+        return make_plan(semantics.graph, semantics.dynamics, synaptic_hops(semantics.graph))
 
-    def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
+    def check_graph(self, semantics: Semantics) -> list:
         # Each layer's parameters first, so that every such problem is listed; the graph's structure after.
-        problems = [_mapping_problem(error) for error in _population_errors(graph, dt)]
+        problems = [_mapping_problem(error) for error in _population_errors(semantics)]
         if problems:
             return problems
         try:
-            flat, plan = self.plan(graph, dt)
+            plan = self.plan(semantics)
         except MappingError as error:
             return [_mapping_problem(error)]
-        return _timing_problems(flat, plan, synaptic_hops(flat)) + _fixed_point_problems(plan)
+        return _timing_problems(semantics.graph, plan, synaptic_hops(semantics.graph)) + _fixed_point_problems(plan)
 
-    def deploy(self, graph: nir.NIRGraph, dt: float, precision: str = "float", timeout: float = 300,
+    def deploy(self, semantics: Semantics, precision: str = "float", timeout: float = 300,
                netx_path=None, overwrite: bool = False, simulator: str = "lava") -> Deployment:
         """``precision`` 'float' (Lava's floating_pt models) or 'fixed' (fixed_pt, bit-accurate to Loihi 2);
         ``simulator`` 'lava' (Lava's own simulator, in its runtime) or, for fixed point, 'emulation' (the
@@ -146,8 +143,7 @@ class LavaTarget(Target):
             ready, detail = self.runtime_status()
             if not ready:
                 raise TargetError(detail)
-        self.ensure_deployable(graph, dt)
-        flat, plan = self.plan(graph, dt)
+        plan = self.plan(semantics)
         artifacts = {}
         try:
             if precision == "fixed" or netx_path is not None:
@@ -161,8 +157,8 @@ class LavaTarget(Target):
                 artifacts["netx"] = netx_path
         except MappingError as error:
             raise TargetError(f"Loihi's fixed point or netx's file cannot hold this graph: {error}") from None
-        simulate = _emulation if simulator == "emulation" else _lava_simulation(flat, dt, precision, timeout)
-        return Deployment(self.name, None, _runner(flat, plan, simulate), artifacts)
+        simulate = _emulation if simulator == "emulation" else _lava_simulation(precision, timeout)
+        return Deployment(self.name, None, _runner(semantics.graph, plan, simulate), artifacts)
 
 
 def _runner(flat: nir.NIRGraph, plan, simulate):
@@ -188,14 +184,13 @@ def _runner(flat: nir.NIRGraph, plan, simulate):
     return run
 
 
-def _lava_simulation(flat: nir.NIRGraph, dt: float, precision: str, timeout: float):
+def _lava_simulation(precision: str, timeout: float):
     def simulate(plan, arrays: dict, steps: int) -> dict:
         with tempfile.TemporaryDirectory(prefix="nirdeploy-lava-") as folder:
             folder = Path(folder)
-            nir.write(folder / "graph.nir", flat)
+            plan.save(folder)
             np.savez(folder / "inputs.npz", **arrays)
-            request = {"dt": dt, "precision": precision, "steps": steps + plan.depth,
-                       "depths": {name: pop.depth for name, pop in plan.populations.items()}}
+            request = {"precision": precision, "steps": steps + plan.depth}
             (folder / "request.json").write_text(json.dumps(request))
             run_worker(folder, timeout)
             return dict(np.load(folder / "spikes.npz"))

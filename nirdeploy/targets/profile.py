@@ -11,7 +11,7 @@ import yaml
 from ..errors import ProfileError
 
 DT_MODES = ("free", "fixed", "range", "shared")
-RESET_MODES = ("hard", "subtract")
+RESET_MODES = ("hard", "subtract", "subtract-delayed")
 KEYS = {
     "name": str,
     "description": str,

@@ -2,7 +2,8 @@
 
 import torch
 
-from ..from_nir import import_from_nir
+from ..from_nir import build_model, default_dtype
+from ..semantics import Semantics
 from .base import Deployment, Target, graph_module_runner
 
 
@@ -10,9 +11,9 @@ class ReferenceTarget(Target):
     def runtime_status(self) -> tuple:
         return True, f"torch {torch.__version__}"
 
-    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32, producer=None,
-               dt_override: bool = False) -> Deployment:
-        """The options are import_from_nir's."""
-        gm = import_from_nir(graph, dt=dt, device=device, dtype=dtype, step_mode="m", producer=producer,
-                             dt_override=dt_override)
+    def deploy(self, semantics: Semantics, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Deployment:
+        """The model import_from_nir builds, on ``device`` in ``dtype``."""
+        with default_dtype(dtype):
+            gm = build_model(semantics)
+        gm.to(device=device, dtype=dtype)
         return Deployment(self.name, gm, graph_module_runner(gm, device))

@@ -1,43 +1,40 @@
-"""The snnTorch target: the graph run by snnTorch 1.0 neurons, converted by nirdeploy.
+"""The snnTorch target: a resolved graph run by snnTorch 1.0 neurons, converted by nirdeploy.
 
 snnTorch's own ``import_from_nir`` hard-codes dt=1e-4, turns IF into a leaky
 neuron with beta=0.9, ignores v_reset and fails on recurrent graphs; this
-converter does none of that. It computes the reference's equations
-(docs/semantics.md) with snnTorch's ``Leaky`` and ``Synaptic``:
+converter does none of that. It computes each node's resolved dynamics
+(:class:`nirdeploy.semantics.Dynamics`) with snnTorch's ``Leaky`` and ``Synaptic``:
 
-* ``reset_mechanism="zero"`` with ``reset_delay=False`` resets in the spiking
-  step to 0, so each population keeps ``u = v - v_reset``, with threshold
-  ``v_threshold - v_reset`` (which must be positive). For a node whose
-  metadata says ``reset_mode: subtract`` the neuron runs with
-  ``reset_mechanism="none"`` and the adapter subtracts the threshold after each
-  spike: snnTorch's own subtract with ``reset_delay=False`` subtracts and adds
+* a hard reset is ``reset_mechanism="zero"`` with ``reset_delay=False``, in the
+  spiking step, so each population keeps ``u = v - v_reset`` with threshold
+  ``v_threshold - v_reset`` (which must be positive). A subtractive reset runs
+  with ``reset_mechanism="none"`` and the adapter subtracts the threshold after
+  each spike: snnTorch's own subtract with ``reset_delay=False`` subtracts and adds
   back the threshold while a neuron stays above it, which rounds differently
   (measured: 4.6% of a saturated CubaLIF layer's output values differed);
-* ``beta = 1 - dt/tau`` (IF: 1), and the input is scaled by ``r dt / tau``
-  (IF: ``r dt``; CubaLIF: ``w_in dt/tau_syn`` times ``r dt/tau_mem``, which
-  puts the current in units of the membrane);
-* snnTorch leaks towards 0, not towards ``v_leak``: the difference enters as a
-  constant input ``c = (1 - beta)(v_leak - v_reset)``; in CubaLIF the
+* ``beta = v_decay``, ``alpha = i_decay``; the input is scaled by ``v_gain``
+  (CubaLIF: ``i_gain v_gain``, which puts the current in units of the membrane);
+* snnTorch leaks towards 0, not towards the resting potential: the difference
+  enters as a constant input ``c = drive - (1 - beta) v_reset``; in CubaLIF the
   synaptic state carries it (it starts at ``c`` and receives ``(1 - alpha) c``
-  per step, so that the membrane receives exactly ``c``).
-* LI does not reset: it keeps ``u = v - v_leak`` and starts at ``-v_leak``
-  (the reference's LI starts at ``v = 0``).
+  per step, so that the membrane receives exactly ``c``);
+* LI does not reset: it keeps ``u = v - rest`` and starts at ``v_initial - rest``;
+* a graph snnTorch wrote (its delayed subtractive reset) runs on snnTorch's own
+  Leaky / Synaptic with their defaults.
 
+snnTorch fires where ``v > threshold`` and once per step: check warns where a
+producer's rule differs (ties, several spikes per step, a lower bound on v).
 Layers and recurrent edges are the reference's (nirdeploy builds the graph).
 """
 
-import nir
 import numpy as np
 import torch
 from spikingjelly.activation_based import base
 
-from ..check import Problem
 from ..from_nir import build_model, default_dtype
 from ..layers import parameter_tensor
-from ..neurons import reset_mode
-from ..errors import TargetError
-from ..producers import Producer, resolve_producer, snntorch_parameters
-from .base import Deployment, Target, graph_module_runner
+from ..semantics import Dynamics, Semantics
+from .base import Deployment, Problem, Target, graph_module_runner
 
 
 class SnnTorchNeuron(base.MemoryModule):
@@ -80,77 +77,37 @@ class SnnTorchNeuron(base.MemoryModule):
         return (out,), new_states
 
 
-def _snntorch_reset(node) -> str:
-    return "none" if reset_mode(node) == "subtract" else "zero"
-
-
-def _leaky(beta, threshold, reset="zero"):
+def _snntorch(name: str, **parameters):
     import snntorch as snn
 
-    return snn.Leaky(beta=parameter_tensor(beta), threshold=parameter_tensor(threshold), reset_mechanism=reset, reset_delay=False)
+    return getattr(snn, name)(**{k: v if isinstance(v, (str, bool)) else parameter_tensor(v) for k, v in parameters.items()})
 
 
-def snntorch_if(name, node: nir.IF, dt):
-    neuron = _leaky(np.ones_like(node.r), node.v_threshold - node.v_reset, _snntorch_reset(node))
-    return SnnTorchNeuron(neuron, node.r * dt, node.v_reset, subtract=reset_mode(node) == "subtract")
+def native_neuron(d: Dynamics) -> SnnTorchNeuron:
+    """A graph snnTorch wrote: its own Leaky / Synaptic, with their default delayed subtractive reset."""
+    p = d.native
+    if d.has_current:
+        return SnnTorchNeuron(_snntorch("Synaptic", alpha=p["alpha"], beta=p["beta"], threshold=p["v_threshold"]), 1.0, 0.0)
+    return SnnTorchNeuron(_snntorch("Leaky", beta=p["beta"], threshold=p["v_threshold"]), 1.0, 0.0)
 
 
-def snntorch_lif(name, node: nir.LIF, dt):
-    beta = 1 - dt / node.tau
-    neuron = _leaky(beta, node.v_threshold - node.v_reset, _snntorch_reset(node))
-    bias = (1 - beta) * (node.v_leak - node.v_reset)
-    return SnnTorchNeuron(neuron, node.r * dt / node.tau, node.v_reset, input_bias=bias,
-                          subtract=reset_mode(node) == "subtract")
-
-
-def snntorch_li(name, node: nir.LI, dt):
-    neuron = _leaky(1 - dt / node.tau, np.full(node.tau.shape, np.inf), reset="none")
-    return SnnTorchNeuron(neuron, node.r * dt / node.tau, node.v_leak, initial_u=-node.v_leak, output_potential=True)
-
-
-def snntorch_cubalif(name, node: nir.CubaLIF, dt):
-    import snntorch as snn
-
-    alpha, beta = 1 - dt / node.tau_syn, 1 - dt / node.tau_mem
-    neuron = snn.Synaptic(
-        alpha=parameter_tensor(alpha),
-        beta=parameter_tensor(beta),
-        threshold=parameter_tensor(node.v_threshold - node.v_reset),
-        reset_mechanism=_snntorch_reset(node),
-        reset_delay=False,
-    )
-    scale = (node.w_in * dt / node.tau_syn) * (node.r * dt / node.tau_mem)
-    constant = (1 - beta) * (node.v_leak - node.v_reset)
-    return SnnTorchNeuron(neuron, scale, node.v_reset, input_bias=(1 - alpha) * constant, initial_syn=constant,
-                          subtract=reset_mode(node) == "subtract")
-
-
-SNNTORCH_NEURONS = Producer(
-    "snntorch-target",
-    "the reference's equations computed by snnTorch Leaky / Synaptic",
-    {nir.IF: snntorch_if, nir.LIF: snntorch_lif, nir.LI: snntorch_li, nir.CubaLIF: snntorch_cubalif},
-)
-
-
-def native_leaky(name, node: nir.LIF, dt):
-    """A graph snnTorch wrote: its own Leaky, with its default delayed subtractive reset."""
-    import snntorch as snn
-
-    p = snntorch_parameters(name, node)
-    return SnnTorchNeuron(snn.Leaky(beta=parameter_tensor(p["beta"]), threshold=parameter_tensor(p["v_threshold"])), 1.0, 0.0)
-
-
-def native_synaptic(name, node: nir.CubaLIF, dt):
-    import snntorch as snn
-
-    p = snntorch_parameters(name, node)
-    neuron = snn.Synaptic(alpha=parameter_tensor(p["alpha"]), beta=parameter_tensor(p["beta"]), threshold=parameter_tensor(p["v_threshold"]))
-    return SnnTorchNeuron(neuron, 1.0, 0.0)
-
-
-# Graphs in snnTorch's own conventions (producer="snntorch") run on snnTorch's own neurons.
-NATIVE_NEURONS = Producer("snntorch-native", "snnTorch's own Leaky / Synaptic defaults",
-                          {nir.LIF: native_leaky, nir.CubaLIF: native_synaptic})
+def snntorch_neuron(d: Dynamics) -> SnnTorchNeuron:
+    """The module docstring's mapping of one node's dynamics onto snnTorch."""
+    if d.reset == "subtract-delayed":
+        return native_neuron(d)
+    if not d.spiking:
+        leaky = _snntorch("Leaky", beta=d.v_decay, threshold=np.full(np.shape(d.v_decay), np.inf), reset_mechanism="none")
+        return SnnTorchNeuron(leaky, d.v_gain, d.rest, initial_u=d.v_initial - d.rest, output_potential=True)
+    offset = d.v_reset if d.reset == "hard" else np.zeros(())
+    reset = dict(threshold=d.v_threshold - offset, reset_mechanism="zero" if d.reset == "hard" else "none",
+                 reset_delay=False)
+    constant = d.drive - (1 - d.v_decay) * offset
+    start = dict(initial_u=d.v_initial - offset, subtract=d.reset == "subtract")
+    if d.has_current:
+        neuron = _snntorch("Synaptic", alpha=d.i_decay, beta=d.v_decay, **reset)
+        return SnnTorchNeuron(neuron, d.i_gain * d.v_gain, offset, input_bias=(1 - d.i_decay) * constant,
+                              initial_syn=constant, **start)
+    return SnnTorchNeuron(_snntorch("Leaky", beta=d.v_decay, **reset), d.v_gain, offset, input_bias=constant, **start)
 
 
 class SnnTorchTarget(Target):
@@ -161,25 +118,17 @@ class SnnTorchTarget(Target):
             return False, f"snntorch is not installed ({error}); pip install --no-deps snntorch==1.0.0"
         return True, f"snntorch {snntorch.__version__}"
 
-    def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
+    def check_graph(self, semantics: Semantics) -> list:
         return [
-            Problem(name, "v_threshold > v_reset", f"min v_threshold - v_reset = {np.min(node.v_threshold - node.v_reset):.3g}",
+            Problem(name, "v_threshold > v_reset", f"min v_threshold - v_reset = {np.min(d.v_threshold - d.v_reset):.3g}",
                     "> 0", "snnTorch resets to 0 and fires above its threshold: keep v_threshold above v_reset")
-            for name, node in graph.nodes.items()
-            if isinstance(node, (nir.IF, nir.LIF, nir.CubaLIF)) and np.any(node.v_threshold <= node.v_reset)
+            for name, d in semantics.dynamics.items()
+            if d.spiking and d.reset == "hard" and np.any(d.v_threshold <= d.v_reset)
         ]
 
-    def deploy(self, graph, dt, device: str = "cpu", dtype: torch.dtype = torch.float32,
-               producer=None) -> Deployment:
-        """``producer`` as in import_from_nir: the reference's conventions, or 'snntorch' for a graph
-        snnTorch wrote, which then runs on snnTorch's own neurons with their defaults."""
-        conventions = resolve_producer(producer, graph).name
-        if conventions not in ("spikingjelly", "snntorch"):
-            raise TargetError(f"the snnTorch target runs graphs in the reference ('spikingjelly') or 'snntorch' "
-                              f"conventions, not {conventions!r}; compare {conventions} graphs on the reference")
-        self.ensure_deployable(graph, dt)
-        neurons = NATIVE_NEURONS if conventions == "snntorch" else SNNTORCH_NEURONS
+    def deploy(self, semantics: Semantics, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Deployment:
+        """snnTorch modules on ``device`` in ``dtype``."""
         with default_dtype(dtype):
-            gm = build_model(graph, dt, neurons, "the NIR graph")
+            gm = build_model(semantics, snntorch_neuron, label="snntorch")
         gm.to(device=device, dtype=dtype)
         return Deployment(self.name, gm, graph_module_runner(gm, device))

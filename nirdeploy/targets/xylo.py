@@ -11,19 +11,21 @@ A Xylo neuron computes, per step (XyloSim's C++ and LIFTorch agree)::
 
     i = beta (i + x');  v = alpha v + i + b;  while v >= thr: spike, v -= thr
 
-with ``alpha = 1 - 2**-dash_mem``, ``beta = 1 - 2**-dash_syn`` and
-``dash = round(log2(tau / dt))`` (4 bits). Each neuron keeps the reference's
-steady state (docs/semantics.md), so that rounding tau to a power of two
-changes only the time course:
+with ``alpha = 1 - 2**-dash_mem``, ``beta = 1 - 2**-dash_syn`` (4-bit dashes).
+Each node's resolved dynamics (:class:`nirdeploy.semantics.Dynamics`:
+``i = a_i i + b_i x``, ``h = a_v v + b_v i + drive``) maps to the dashes
+nearest its decays, ``dash = round(log2(1 / (1 - a)))`` (``round(log2(tau/dt))``
+for an Euler step), and keeps its steady state, so that rounding a decay to a
+bit shift changes only the time course:
 
-    CubaLIF: x' = r w_in (1 - alpha)(1 - beta) / beta * W s,   b = (1 - alpha) v_leak
+    x' = b_i b_v (1 - alpha)(1 - beta) / ((1 - a_i)(1 - a_v) beta) * W s,   b = (1 - alpha) drive / (1 - a_v)
 
-which is the reference's equation exactly where tau / dt is a power of two. A
-reference LIF has no synaptic current, and Xylo cannot pass an input straight
-to the membrane (dash_syn = 0 clears the current before it is added): a LIF
-gets the shortest synapse, dash_syn = 1, and x' = r (1 - alpha) W s, the same
-total input spread over the following steps (half, a quarter, ...). An
-Affine's bias becomes the neuron's bias with the same steady state.
+which is the node's own equation exactly where its decays are bit shifts. A
+LIF has no synaptic current (``a_i = 0``, ``b_i = 1``), and Xylo cannot pass an
+input straight to the membrane (dash_syn = 0 clears the current before it is
+added): a LIF gets the shortest synapse, dash_syn = 1, the same total input
+spread over the following steps (half, a quarter, ...). An Affine's bias
+becomes the neuron's bias with the same steady state.
 docs/xylo.md has the rest (quantisation, delays, Rockpool bugs worked around).
 """
 
@@ -39,11 +41,9 @@ import nir
 import numpy as np
 import torch
 
-from ..check import Problem
 from ..errors import TargetError
-from ..neurons import reset_mode
-from ..passes import flatten_subgraphs
-from .base import Deployment, Target
+from ..semantics import Dynamics, Semantics
+from .base import Deployment, Problem, Target
 
 WEIGHTS = (nir.Affine, nir.Linear)
 NEURONS = (nir.LIF, nir.CubaLIF)
@@ -138,9 +138,15 @@ def xylo_chain(graph: nir.NIRGraph) -> list:
     return layers
 
 
-def dash(tau, dt) -> np.ndarray:
-    """Xylo's bit-shift decay for time constant ``tau``: round(log2(tau / dt))."""
-    return np.round(np.log2(np.asarray(tau, dtype=np.float64) / dt)).astype(int)
+def dash(decay) -> np.ndarray:
+    """Xylo's bit-shift decay nearest the decay factor ``decay`` per step: round(log2(1 / (1 - decay)))."""
+    return np.round(np.log2(1.0 / (1.0 - np.asarray(decay, dtype=np.float64)))).astype(int)
+
+
+def decays(d: Dynamics) -> dict:
+    """The decay factors of a node by the NIR field that sets each."""
+    mem = {"tau": d.v_decay} if d.nir_type == "LIF" else {"tau_mem": d.v_decay}
+    return {**mem, "tau_syn": d.i_decay} if d.has_current else mem
 
 
 @dataclass
@@ -154,19 +160,19 @@ class NeuronConstants:
     threshold: np.ndarray
 
 
-def neuron_constants(node, dt: float, input_bias=0.0) -> NeuronConstants:
+def neuron_constants(d: Dynamics, size: int, input_bias=0.0) -> NeuronConstants:
     """The mapping of the module docstring; ``input_bias`` the summed Affine biases into the node."""
-    n = int(np.prod(node.output_type["output"]))
-    per_neuron = lambda value: np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy()
-    if isinstance(node, nir.LIF):
-        dash_mem, dash_syn, w_in = dash(node.tau, dt), np.ones(n, int), 1.0
+    per_neuron = lambda value: np.broadcast_to(np.asarray(value, dtype=np.float64), (size,)).copy()
+    dash_mem = per_neuron(dash(d.v_decay))
+    if d.has_current:
+        dash_syn, current_decay, current_gain = per_neuron(dash(d.i_decay)), d.i_decay, d.i_gain
     else:
-        dash_mem, dash_syn, w_in = dash(node.tau_mem, dt), dash(node.tau_syn, dt), node.w_in
-    leak, syn_leak = 2.0 ** -per_neuron(dash_mem), 2.0 ** -per_neuron(dash_syn)
-    gain = per_neuron(node.r * w_in * leak * syn_leak / (1 - syn_leak))
-    bias = leak * per_neuron(node.v_leak) + per_neuron(node.r * w_in * leak) * input_bias
-    return NeuronConstants(per_neuron(dash_mem).astype(int), per_neuron(dash_syn).astype(int), gain, bias,
-                           per_neuron(node.v_threshold))
+        dash_syn, current_decay, current_gain = np.ones(size), 0.0, 1.0
+    leak, syn_leak = 2.0**-dash_mem, 2.0**-dash_syn
+    steady = per_neuron(current_gain * d.v_gain / ((1 - current_decay) * (1 - d.v_decay)))  # v per unit of input
+    gain = steady * leak * syn_leak / (1 - syn_leak)
+    bias = leak * (per_neuron(d.drive / (1 - d.v_decay)) + steady * input_bias)
+    return NeuronConstants(dash_mem.astype(int), dash_syn.astype(int), gain, bias, per_neuron(d.v_threshold))
 
 
 def _weight(node) -> np.ndarray:
@@ -177,12 +183,13 @@ def _bias(node) -> np.ndarray:
     return np.asarray(getattr(node, "bias", 0.0), dtype=np.float64)
 
 
-def layer_constants(graph: nir.NIRGraph, layers: list, dt: float) -> list:
+def layer_constants(semantics: Semantics, layers: list) -> list:
     """(NeuronConstants, input weights [post, pre], recurrent weights or None) per layer, in Xylo's units."""
-    mapped = []
+    graph, mapped = semantics.graph, []
     for layer in layers:
         weight, rec = graph.nodes[layer.weight], graph.nodes[layer.recurrent] if layer.recurrent else None
-        constants = neuron_constants(graph.nodes[layer.neuron], dt, _bias(weight) + (_bias(rec) if rec else 0.0))
+        size = int(np.prod(graph.nodes[layer.neuron].output_type["output"]))
+        constants = neuron_constants(semantics[layer.neuron], size, _bias(weight) + (_bias(rec) if rec else 0.0))
         scale = constants.gain[:, None]
         mapped.append((constants, _weight(weight) * scale, _weight(rec) * scale if rec else None))
     return mapped
@@ -226,7 +233,8 @@ class XyloTarget(Target):
 
         return True, f"rockpool {version('rockpool')}, xylosim {version('xylosim')} ({self.variant})"
 
-    def check_graph(self, graph: nir.NIRGraph, dt: float) -> list:
+    def check_graph(self, semantics: Semantics) -> list:
+        graph = semantics.graph
         if any(type(node).__name__ not in self.profile.nodes for node in graph.nodes.values()):
             return []  # the generic node-type rule reports them
         try:
@@ -235,12 +243,12 @@ class XyloTarget(Target):
             return [Problem(error.node, "layer chain", error.found,
                             "Input -> Affine/Linear -> LIF/CubaLIF [+ recurrent Affine/Linear] (-> ...)* -> Output",
                             "restructure the network as a chain of layers")]
-        problems = _structure_problems(layers) + _neuron_problems(graph, layers, dt)
+        problems = _structure_problems(layers) + _neuron_problems(semantics, layers)
         if not any(p.severity == "error" for p in problems):
-            problems += _quantisation_problems(graph, layers, dt)
+            problems += _quantisation_problems(semantics, layers)
         return problems
 
-    def deploy(self, graph: nir.NIRGraph, dt: float, quantisation: str = "global",
+    def deploy(self, semantics: Semantics, quantisation: str = "global",
                simulator: str = "xylosim") -> Deployment:
         """``quantisation``: 'global' or 'channel' (Rockpool's quantisers); ``simulator``: 'xylosim' (the
         bit-accurate simulator) or 'float' (Rockpool's float LIFTorch with Xylo's bit-shift decays and spike
@@ -252,10 +260,8 @@ class XyloTarget(Target):
         ready, detail = self.runtime_status()
         if not ready:
             raise TargetError(detail)
-        self.ensure_deployable(graph, dt)
-        flat = flatten_subgraphs(graph)
-        layers = xylo_chain(flat)
-        net = rockpool_network(layers, layer_constants(flat, layers, dt), dt)
+        layers = xylo_chain(semantics.graph)
+        net = rockpool_network(layers, layer_constants(semantics, layers), semantics.dt)
         if simulator == "float":
             return Deployment(self.name, net, _float_runner(net, layers))
         spec, hidden_ids = xylo_specification(net, self.variant, quantisation)
@@ -275,35 +281,34 @@ def _structure_problems(layers) -> list:
     return problems
 
 
-def _neuron_problems(graph, layers, dt) -> list:
-    problems = []
+def _neuron_problems(semantics: Semantics, layers) -> list:
+    problems, dt = [], semantics.dt
     for layer in layers:
-        name, node = layer.neuron, graph.nodes[layer.neuron]
-        taus = {"tau": node.tau} if isinstance(node, nir.LIF) else {"tau_mem": node.tau_mem, "tau_syn": node.tau_syn}
-        for field, tau in taus.items():
-            shifts = dash(tau, dt)
+        name, node, d = layer.neuron, semantics.graph.nodes[layer.neuron], semantics[layer.neuron]
+        for field, decay in decays(d).items():
+            shifts, steps = dash(decay), 1.0 / (1.0 - np.asarray(decay))
             if np.any(shifts < 1):
-                problems.append(Problem(name, f"{field} >= 1.42 dt", f"min {np.min(tau):.3g} s (dash {np.min(shifts)})",
+                problems.append(Problem(name, f"{field} >= 1.42 dt", f"min {np.min(steps) * dt:.3g} s (dash {np.min(shifts)})",
                                         f"dash 1..{MAX_DASH}: {np.sqrt(2) * dt:.3g} s",
                                         "dash = round(log2(tau/dt)) = 0 is no decay Xylo can run; lengthen tau or lower dt"))
             if np.any(shifts > MAX_DASH):
-                problems.append(Problem(name, f"{field} fits 4-bit dash", f"max {np.max(tau):.3g} s (dash {np.max(shifts)})",
+                problems.append(Problem(name, f"{field} fits 4-bit dash", f"max {np.max(steps) * dt:.3g} s (dash {np.max(shifts)})",
                                         f"{2 ** (MAX_DASH + 0.5) * dt:.3g} s at dt={dt:g}",
                                         "shorten tau or raise dt"))
-            error = np.max(np.abs(2.0 ** shifts * dt / np.asarray(tau) - 1))
+            error = np.max(np.abs(2.0**shifts / steps - 1))
             if error > 0.01:
                 problems.append(Problem(name, f"{field} as a bit shift", f"decay rate off by up to {error:.1%}",
                                         "tau = 2**dash dt is exact", "choose tau/dt a power of two to remove decay error",
                                         "warning"))
-        if isinstance(node, nir.LIF):
+        if not d.has_current:
             problems.append(Problem(name, "LIF synapse", "LIF has no synaptic current", "Xylo neurons have one",
                                     "the input reaches the membrane over the following steps (dash_syn = 1); "
                                     "use CubaLIF for exact timing", "warning"))
-        if np.any(np.asarray(node.v_threshold) <= 0):
-            problems.append(Problem(name, "v_threshold > 0", f"min {np.min(node.v_threshold):.3g}", "> 0",
+        if np.any(d.v_threshold <= 0):
+            problems.append(Problem(name, "v_threshold > 0", f"min {np.min(d.v_threshold):.3g}", "> 0",
                                     "Xylo fires at a positive threshold above its 0 rest"))
-        if reset_mode(node) == "subtract" and np.any(np.asarray(node.v_reset) != 0):
-            problems.append(Problem(name, "v_reset = 0", f"v_reset up to {np.max(np.abs(node.v_reset)):.3g}", "0",
+        if d.reset != "hard" and np.any(d.v_reset != 0):
+            problems.append(Problem(name, "v_reset = 0", f"v_reset up to {np.max(np.abs(d.v_reset)):.3g}", "0",
                                     "Xylo's potentials start at 0: shift v_reset, v_leak, v_threshold by -v_reset"))
         node_dt = node.metadata.get("dt")
         if node_dt is not None and not np.isclose(float(node_dt), dt):
@@ -312,8 +317,8 @@ def _neuron_problems(graph, layers, dt) -> list:
     return problems
 
 
-def _quantisation_problems(graph, layers, dt) -> list:
-    mapped = layer_constants(graph, layers, dt)
+def _quantisation_problems(semantics: Semantics, layers) -> list:
+    mapped = layer_constants(semantics, layers)
     problems = []
     for layer, (constants, w_in, w_rec), (scale, unlimited) in zip(layers, mapped, quantisation_groups(mapped)):
         if scale < unlimited:
