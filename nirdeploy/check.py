@@ -77,7 +77,10 @@ def check(
     graph would use against the target's limits. A dt that contradicts the recorded
     one is an error unless ``dt_override``.
     """
-    semantics = graph if isinstance(graph, Semantics) else load(graph, dt, producer, dt_override=True)
+    if isinstance(graph, Semantics):
+        semantics, dt_override = graph, graph.dt_override
+    else:  # resolved even at a contradicting dt, so that the contradiction is one problem among all the others
+        semantics = load(graph, dt, producer, dt_override=True)
     target = get_target(target, variant) if isinstance(target, str) else target
     report = CheckReport(target.name, semantics.dt)
     if semantics.assumed:
@@ -177,7 +180,7 @@ def _dynamics(semantics: Semantics, profile) -> list:
         if d.reset not in profile.reset_modes:
             delayed_only = d.reset == "subtract-delayed" and "subtract" in profile.reset_modes
             problems.append(Problem(
-                name, "reset", f"{d.rule}: {RESET_WORDS[d.reset]}", ", ".join(RESET_WORDS[m] for m in profile.reset_modes),
+                name, "reset mode", f"{d.rule}: {RESET_WORDS[d.reset]}", ", ".join(RESET_WORDS[m] for m in profile.reset_modes),
                 "spikes differ only while v stays above threshold after a reset; compare measures it" if delayed_only
                 else f"{profile.name} cannot reset this way; retrain with "
                 f"{' or '.join(RESET_WORDS[m] for m in profile.reset_modes)} (in SpikingJelly, v_reset=None subtracts "

@@ -103,6 +103,7 @@ class Semantics:
     dynamics: dict  # neuron node name -> Dynamics
     assumed: bool = False  # no producer was named or recorded: the default was assumed
     source: str = "the NIR graph"
+    dt_override: bool = False  # dt may contradict the recorded one: time constants re-discretised
     suspects: list = field(default_factory=list)  # producers whose fingerprints the graph shows
 
     def __getitem__(self, name: str) -> Dynamics:
@@ -524,4 +525,4 @@ def resolve(graph: nir.NIRGraph, dt: Optional[float] = None, producer: Optional[
             except UnsupportedNodeError as error:
                 raise UnsupportedNodeError(f"{source}: {error}") from None
     suspects = [p for p in fingerprints(flat) if p != "spikingjelly"] if assumed else []
-    return Semantics(flat, dt, name, dynamics, assumed, source, suspects)
+    return Semantics(flat, dt, name, dynamics, assumed, source, dt_override, suspects)

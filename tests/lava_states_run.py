@@ -11,17 +11,16 @@ import json
 import sys
 from pathlib import Path
 
-import nir
 import numpy as np
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 
-from lava_worker.mapping import make_plan
+from lava_worker.mapping import Plan
 from lava_worker.network import build
 
 folder = Path(sys.argv[1])
 request = json.loads((folder / "request.json").read_text())
-plan = make_plan(nir.read(str(folder / "graph.nir")), request["dt"], request["depths"])
+plan = Plan.load(folder)
 inputs = dict(np.load(folder / "inputs.npz"))
 batch, steps = next(iter(inputs.values())).shape[1], request["steps"]
 process, leaks, _ = build(plan, inputs, steps, True, folder)

@@ -200,7 +200,8 @@ def norse_leak_reset(path):
         [
             _scaled_linear(10, 12, 2.0),
             norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=uniform(50, 200, 12), v_th=torch.full((12,), 0.3),
-                                                    v_leak=uniform(0.05, 0.15, 12, seed=1), v_reset=uniform(-0.1, 0.1, 12, seed=2)), dt=1e-3),
+                                                    v_leak=uniform(0.05, 0.15, 12, seed=1),
+                                                    v_reset=uniform(-0.1, 0.1, 12, seed=2)), dt=1e-3),
             _scaled_linear(12, 8, 2.0, seed=1),
             norse.LIFCell(norse.LIFParameters(tau_syn_inv=uniform(100, 300, 8, seed=3), tau_mem_inv=uniform(50, 200, 8, seed=4),
                                               v_th=torch.full((8,), 0.3), v_leak=uniform(0.05, 0.15, 8, seed=5),
@@ -232,7 +233,8 @@ def rockpool_feedforward(path):
         [
             LinearTorch((10, 12), weight=uniform(-0.02, 0.1, 10, 12)),
             LIFTorch(12, tau_mem=uniform(0.01, 0.03, 12, seed=1), tau_syn=uniform(0.004, 0.01, 12, seed=2), threshold=1.0, dt=1e-3),
-            LinearTorch((12, 6), weight=uniform(-0.1, 0.12, 12, 6, seed=3), has_bias=True),
+            # an explicit bias: without one LinearTorch draws it from the global RNG and the case changed every call
+            LinearTorch((12, 6), weight=uniform(-0.1, 0.12, 12, 6, seed=3), bias=uniform(-0.1, 0.1, 6, seed=5), has_bias=True),
             LIFTorch(6, tau_mem=0.02, tau_syn=0.01, threshold=uniform(0.5, 1.0, 6, seed=4), dt=1e-3),
         ],
     )
@@ -350,7 +352,8 @@ def sinabs_lif_reimport(path):
 
     net = nn.Sequential(
         _scaled_linear(10, 8, 1.0),
-        sl.LIFSqueeze(batch_size=B, tau_mem=uniform(5.0, 30.0, 8), spike_threshold=uniform(0.5, 1.5, 8, seed=1), norm_input=False),
+        sl.LIFSqueeze(batch_size=B, tau_mem=uniform(5.0, 30.0, 8), spike_threshold=uniform(0.5, 1.5, 8, seed=1),
+                      norm_input=False),
     )
     return _sinabs_case(path, net, spikes((T, B, 10), 0.3, seed=0))
 
@@ -380,7 +383,8 @@ CASES = {
     "snntorch_subtract_ties": (
         "snntorch",
         snntorch_subtract_ties,
-        "Leaky and Synaptic with exact betas (0.5, 0.75, 1.0), integer weights and thresholds: ties and neurons above threshold after a reset",
+        "Leaky and Synaptic with exact betas (0.5, 0.75, 1.0), integer weights and thresholds: "
+        "ties and neurons above threshold after a reset",
         "",
     ),
     "norse_spiking": ("norse", norse_spiking, "LIFCell, LIFBoxCell, IAFCell at dt = 1 ms", ""),

@@ -19,6 +19,7 @@ import torch
 import nirdeploy
 from test_snntorch_target import conv as snntorch_conv
 from nirdeploy.compare import agreement_report, run_targets
+from nirdeploy.semantics import resolve
 from nirdeploy.errors import OutputExistsError, TargetError
 from nirdeploy.targets import get_target, lava_runtime
 from nirdeploy.targets.lava import run_worker
@@ -116,8 +117,9 @@ def spikes(shape, batch=2, steps=T, seed=3):
 
 
 def run_both(graph, x, precision):
-    runs = run_targets(graph, (x,), {"reference": {}, "lava": {"precision": precision}}, DT)
-    return runs, agreement_report(graph, runs, DT).for_target("lava")
+    semantics = resolve(graph, DT)
+    runs = run_targets(semantics, (x,), {"reference": {}, "lava": {"precision": precision}})
+    return runs, agreement_report(semantics, runs).for_target("lava")
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
@@ -170,8 +172,8 @@ def test_single_lif_fires_at_the_exact_solution_steps(precision):
 
 
 def test_worker_error_comes_back_readable(tmp_path):
-    (tmp_path / "request.json").write_text('{"dt": 0.001, "precision": "float", "steps": 5, "depths": {}}')
-    with pytest.raises(TargetError, match=r"(?s)the Lava worker failed: .*graph\.nir.*worker traceback:.*Traceback"):
+    (tmp_path / "request.json").write_text('{"precision": "float", "steps": 5}')
+    with pytest.raises(TargetError, match=r"(?s)the Lava worker failed: .*plan\.json.*worker traceback:.*Traceback"):
         run_worker(tmp_path, timeout=60)
 
 
@@ -343,7 +345,7 @@ def test_fixed_point_equals_a_numpy_emulation_of_loihis_integer_arithmetic(name)
     graph, n = GRAPHS[name]()
     x = spikes(n, batch=2, steps=60)
     _, layers = nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed").run(x, record=True)
-    _, plan = get_target("lava").plan(graph, DT)
+    plan = get_target("lava").plan(resolve(graph, DT))
     for sample in range(2):  # the samples run side by side in one Lava network
         expected = loihi_fixed_point(plan, x[:, sample].numpy(), 60)
         for layer, got in layers.items():

@@ -18,6 +18,7 @@ from test_lava_target import DT, GRAPHS, cuba, io, lif, loihi_fixed_point, spike
 import nirdeploy
 from nirdeploy.errors import TargetError
 from nirdeploy.lava_worker.mapping import population
+from nirdeploy.semantics import resolve, resolve_node
 from nirdeploy.targets import get_target, lava_runtime
 from nirdeploy.targets.loihi_emulation import CHUNK, emulate
 
@@ -52,12 +53,11 @@ def test_spikes_equal_lavas_fixed_point(name):
 
 def lava_states(graph, x: torch.Tensor, folder: Path) -> dict:
     """(u, v) per population, ``[T, B, n]`` after each step, read from Lava's own LIF processes."""
-    flat, plan = get_target("lava").plan(graph, DT)
-    nir.write(folder / "graph.nir", flat)
+    plan = get_target("lava").plan(resolve(graph, DT))
+    plan.save(folder)
     (source,) = plan.inputs
     np.savez(folder / "inputs.npz", **{source: x.numpy().reshape(len(x), x.shape[1], -1)})
-    (folder / "request.json").write_text(json.dumps({"dt": DT, "precision": "fixed", "steps": len(x),
-                                                     "depths": {k: p.depth for k, p in plan.populations.items()}}))
+    (folder / "request.json").write_text(json.dumps({"precision": "fixed", "steps": len(x)}))
     done = subprocess.run([str(lava_runtime.runtime_python()), str(Path(__file__).parent / "lava_states_run.py"),
                            str(folder)], env={"PYTHONPATH": str(Path(nirdeploy.__file__).parent)},
                           capture_output=True, text=True, timeout=300)
@@ -67,7 +67,7 @@ def lava_states(graph, x: torch.Tensor, folder: Path) -> dict:
 
 
 def emulated_states(graph, x: torch.Tensor) -> dict:
-    _, plan = get_target("lava").plan(graph, DT)
+    plan = get_target("lava").plan(resolve(graph, DT))
     (source,) = plan.inputs
     _, states = emulate(plan, {source: x.reshape(len(x), x.shape[1], -1)}, states=True)
     return states
@@ -94,7 +94,7 @@ def saturating(inputs: int = 160):
     node.tau_mem = np.array([20_000, 20_000, 3, 3]) * DT  # dv = 0 and 1365: two groups
     thresholds = np.array([[400.0] * (inputs - 1) + [-50.0], [300.0] * inputs, [-500.0] * inputs,
                            [-300.0] * inputs])
-    gain = population("cuba", node, DT, depth=1).gain  # thresholds per unit of NIR weight
+    gain = population("cuba", resolve_node("cuba", node, DT, "spikingjelly"), depth=1).gain  # thresholds per unit of NIR weight
     graph = nir.NIRGraph(nodes={"input": io(inputs)[0], "w": nir.Linear(thresholds / gain[:, None]), "cuba": node,
                                 "fc": nir.Linear(np.ones((3, 4))), "lif": lif(3, 52), "output": io(3)[1]},
                          edges=[("input", "w"), ("w", "cuba"), ("cuba", "fc"), ("fc", "lif"), ("lif", "output")])
@@ -103,7 +103,7 @@ def saturating(inputs: int = 160):
 
 def test_wrap_clip_and_lavas_weight_clipping_as_lava(tmp_path):
     graph = saturating()
-    _, plan = get_target("lava").plan(graph, DT)
+    plan = get_target("lava").plan(resolve(graph, DT))
     mantissas = plan.fixed_weights(plan.projections[0].weights, "cuba")[0]
     assert -256 in mantissas and mantissas.sum(axis=1).max() > 2**15
     x = torch.ones(80, 2, 160)
@@ -126,7 +126,7 @@ def test_runs_without_the_lava_runtime(tmp_path, monkeypatch):
         nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed")
     x = spikes(n, batch=2, steps=60)
     _, layers = nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation").run(x, record=True)
-    _, plan = get_target("lava").plan(graph, DT)
+    plan = get_target("lava").plan(resolve(graph, DT))
     for sample in range(2):
         expected = loihi_fixed_point(plan, x[:, sample].numpy(), 60)
         for layer, got in layers.items():

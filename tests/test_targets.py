@@ -162,8 +162,10 @@ def test_dt_rules(tmp_path):
     (inp, _), (_, out) = io(3), io(3)
     g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
               [("input", "fc"), ("fc", "lif"), ("lif", "output")], dt=1e-3)
-    warning = problems(nirdeploy.check(g, "snntorch", dt=5e-4), "recorded dt")[0]
-    assert warning.severity == "warning" and "rescaled" in warning.suggestion and "2" in warning.suggestion
+    error = problems(nirdeploy.check(g, "snntorch", dt=5e-4), "recorded dt")[0]
+    assert error.severity == "error" and "--dt 0.001" in error.suggestion and "--dt-override" in error.suggestion
+    warning = problems(nirdeploy.check(g, "snntorch", dt=5e-4, dt_override=True), "recorded dt")[0]
+    assert warning.severity == "warning" and "re-discretised" in warning.suggestion and "factor 2" in warning.suggestion
     fixed = parse_profile({**GOOD, "name": "fixed", "dt": {"mode": "fixed", "value": 1e-4}}, "fixed.yaml")
     assert problems(nirdeploy.check(g, Target(fixed)), "dt")[0].limit == "0.0001 s (fixed)"
     ranged = parse_profile({**GOOD, "name": "ranged", "dt": {"mode": "range", "min": 1e-5, "max": 5e-4}}, "r.yaml")
@@ -206,7 +208,7 @@ def test_an_option_a_target_does_not_take_is_an_error_listing_its_options():
     g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
               [("input", "fc"), ("fc", "lif"), ("lif", "output")])
     with pytest.raises(InvalidArgumentError, match="'snntorch' takes no deploy option.s. precision; its options: "
-                                                   "device, dtype, producer"):
+                                                   "device, dtype"):
         nirdeploy.deploy(g, "snntorch", precision="fixed")
     # compare's shared options reach the reference too, which refuses them by name
     with pytest.raises(InvalidArgumentError, match="'reference' takes no deploy option.s. precision"):

@@ -9,7 +9,7 @@ import torch
 import nirdeploy
 from nirdeploy.compare import run_targets
 from nirdeploy.errors import TargetError
-from nirdeploy.passes import flatten_subgraphs
+from nirdeploy.semantics import resolve
 from nirdeploy.targets.xylo import layer_constants, rockpool_network, xylo_chain, xylo_specification
 
 DT = 1e-3
@@ -104,9 +104,9 @@ def numpy_xylo(spec: dict, raster: np.ndarray) -> tuple:
 
 
 def quantised_spec(graph, variant, quantisation):
-    flat = flatten_subgraphs(graph)
-    layers = xylo_chain(flat)
-    return xylo_specification(rockpool_network(layers, layer_constants(flat, layers, DT), DT), variant, quantisation)
+    semantics = resolve(graph, DT)
+    layers = xylo_chain(semantics.graph)
+    return xylo_specification(rockpool_network(layers, layer_constants(semantics, layers), DT), variant, quantisation)
 
 
 GRAPHS = {
@@ -166,7 +166,7 @@ def test_xylosim_agrees_with_the_reference_in_counts():
     """Quantisation only (power-of-two taus): per-neuron output counts correlate >= 0.99, totals within 5%."""
     graph = chain(n_in=16, hidden=(40,), n_out=8, recurrent=(0,))
     x = spikes(16, batch=4, rate=0.1, steps=1000)
-    runs = run_targets(graph, (x,), {"reference": {}, "xylo": {}}, DT)
+    runs = run_targets(resolve(graph, DT), (x,), {"reference": {}, "xylo": {}})
     ref, got = runs["reference"][0][0], runs["xylo:syns61201"][0][0]
     a, b = ref[:-1].sum(0).flatten().numpy(), got[1:].sum(0).flatten().numpy()
     assert np.corrcoef(a, b)[0, 1] >= 0.99

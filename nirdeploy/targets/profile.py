@@ -10,13 +10,12 @@ import yaml
 
 from ..errors import ProfileError
 
-DT_MODES = ("free", "fixed", "range", "shared")
+DT_MODES = ("free", "fixed", "range")
 RESET_MODES = ("hard", "subtract", "subtract-delayed")
 KEYS = {
     "name": str,
     "description": str,
     "adapter": str,
-    "runtime": str,
     "nodes": list,
     "recurrent": bool,
     "per_neuron_parameters": bool,
@@ -44,7 +43,6 @@ class Profile:
     conventions: dict
     source: str
     adapter: Optional[str] = None
-    runtime: Optional[str] = None
     per_neuron_parameters: bool = True
     uniform_per_population: tuple = ()
     formats: dict = field(default_factory=dict)
