@@ -14,7 +14,6 @@ from .semantics import NEURON_TYPES, WEIGHT_TYPES, Semantics, load, recorded_dt
 from .table import format_table
 from .targets import Problem, Target, get_target
 
-TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
 
 
 @dataclass
@@ -137,12 +136,6 @@ def _dt(graph, profile, dt, recorded, dt_override) -> list:
             "(graph)", "recorded dt", f"exported at {recorded:g} s", f"asked for {dt:g} s",
             f"run at dt={recorded:g} (--dt {recorded:g}), or pass --dt-override (dt_override=True) to "
             "re-discretise every time constant at the new dt"))
-    for name, node in graph.nodes.items():
-        for field_name in TAU_FIELDS:
-            tau = getattr(node, field_name, None)
-            if tau is not None and np.any(np.asarray(tau) < dt):
-                problems.append(Problem(name, f"{field_name} >= dt", f"min {np.min(tau):.3g} s", f"dt = {dt:g} s",
-                                        "a time constant shorter than dt makes the Euler step overshoot; lower dt"))
     return problems
 
 
@@ -175,6 +168,11 @@ def _dynamics(semantics: Semantics, profile) -> list:
     problems = []
     test = profile.conventions.get("threshold", ">=")
     for name, d in semantics.dynamics.items():
+        for what, decay in (("v", d.v_decay), ("i", d.i_decay)):
+            if decay is not None and np.any(decay < 0):
+                problems.append(Problem(name, "tau >= dt", f"{what} decays by {np.min(decay):.3g} per step",
+                                        "a factor in [0, 1]", "a time constant shorter than dt makes the Euler "
+                                        "step overshoot; lower dt"))
         if not d.spiking:
             continue
         if d.reset not in profile.reset_modes:

@@ -180,9 +180,10 @@ def test_an_assumed_producer_is_said_with_the_likely_one():
 
 
 def test_the_snntorch_target_runs_norse_dynamics():
-    """Norse's LIFBoxCell starts at v_leak and resets to v_reset; the snnTorch target takes both."""
+    """Norse's LIFBoxCell starts at v_leak and resets to v_reset; the snnTorch target takes both. Norse's
+    exporter writes tau = dt / tau_inv: tau_inv = 200 / s at dt = 1 ms is tau = 5 us."""
     n = 3
-    node = nir.LIF(tau=np.full(n, 5e-3), r=np.ones(n), v_leak=np.full(n, 0.3), v_threshold=np.ones(n),
+    node = nir.LIF(tau=np.full(n, 5e-6), r=np.ones(n), v_leak=np.full(n, 0.3), v_threshold=np.ones(n),
                    v_reset=np.full(n, -0.2))
     graph = chain(node, nir.LIF(**{k: getattr(node, k) for k in ("tau", "r", "v_leak", "v_threshold", "v_reset")}))
     graph.nodes["w1"].weight *= 4.0
