@@ -355,6 +355,16 @@ def rockpool_lif_step(x, s, p):
     return spikes, {"v": v - spikes * p.v_threshold, "i": i}
 
 
+def rockpool_lif_neuron_step(x, s, p):
+    """Rockpool 3.1 LIFNeuronTorch: decay, input, bias; several spikes per step, each subtracted."""
+    v = s["v"] * p.alpha
+    v = v + x
+    v = v + p.v_leak
+    spikes = (v >= p.v_threshold) * torch.floor(v / p.v_threshold)
+    spikes = spikes.clamp(max=p.max_spikes).to(v.dtype)
+    return spikes, {"v": v - spikes * p.v_threshold}
+
+
 def _multi_spike(v, threshold):
     """Sinabs' MultiSpike: ``trunc(v / thr)`` spikes where ``v > 0``."""
     return ((v > 0) * torch.div(v, threshold, rounding_mode="trunc")).to(v.dtype)
@@ -380,6 +390,7 @@ PRODUCER_STEPS = {  # Dynamics.arithmetic -> (step, states)
     "norse.li_box": (norse_li_box_step, ("v",)),
     "norse.iaf": (norse_iaf_step, ("v",)),
     "rockpool.lif": (rockpool_lif_step, ("v", "i")),
+    "rockpool.lif_neuron": (rockpool_lif_neuron_step, ("v",)),
     "sinabs.iaf": (sinabs_iaf_step, ("v",)),
     "sinabs.lif": (sinabs_lif_step, ("v",)),
 }

@@ -206,7 +206,15 @@ def _snntorch_decay(tau, scale) -> np.ndarray:
     dt, one = np.float32(SNNTORCH_DT), np.float32(1)
     observed = (np.asarray(tau, np.float32), np.asarray(scale, np.float32))
     estimate = 1.0 - SNNTORCH_DT / np.asarray(tau, np.float64)
-    return nearest_float32(estimate, lambda d: (dt / (one - d), dt / (one - d) / dt), observed).astype(np.float64)
+    with np.errstate(divide="ignore"):  # a decay of 1 was written as tau = inf
+        return nearest_float32(estimate, lambda d: (dt / (one - d), dt / (one - d) / dt), observed).astype(np.float64)
+
+
+def _per_step(tau, gain) -> np.ndarray:
+    """``gain dt / tau`` with snnTorch's dt; 1 where both are infinite (its exporter's beta = 1)."""
+    tau, gain = _array(tau), _array(gain)
+    both = np.isinf(tau) & np.isinf(gain)
+    return np.where(both, 1.0, gain * SNNTORCH_DT / np.where(both, 1.0, tau))
 
 
 def snntorch_parameters(name, node) -> dict:
@@ -214,10 +222,10 @@ def snntorch_parameters(name, node) -> dict:
     _require(name, node, node.v_leak == 0, "v_leak != 0", "snnTorch")
     _require(name, node, node.v_reset == 0, "v_reset != 0", "snnTorch")
     tau = node.tau if isinstance(node, nir.LIF) else node.tau_mem
-    _require(name, node, np.isclose(node.r * SNNTORCH_DT / tau, 1, rtol=1e-5), "r != tau/dt", "snnTorch")
+    _require(name, node, np.isclose(_per_step(tau, node.r), 1, rtol=1e-5), "r != tau/dt", "snnTorch")
     parameters = dict(beta=_snntorch_decay(tau, node.r), v_threshold=_array(node.v_threshold))
     if isinstance(node, nir.CubaLIF):
-        _require(name, node, np.isclose(node.w_in * SNNTORCH_DT / node.tau_syn, 1, rtol=1e-5), "w_in != tau_syn/dt",
+        _require(name, node, np.isclose(_per_step(node.tau_syn, node.w_in), 1, rtol=1e-5), "w_in != tau_syn/dt",
                  "snnTorch")
         parameters["alpha"] = _snntorch_decay(node.tau_syn, node.w_in)
     return parameters
@@ -292,14 +300,24 @@ def norse_if(name, node, dt) -> Dynamics:
 
 
 # --- Rockpool 3.1.0 ---------------------------------------------------------------------------------------
-def rockpool_dt(node: nir.CubaLIF) -> float:
-    """Solve Rockpool's ``r dt = tau_mem exp(-dt / tau_mem)`` for dt (it stores no dt)."""
-    tau, r = float(np.ravel(node.tau_mem)[0]), float(np.ravel(node.r)[0])
+def rockpool_dt(tau, r) -> float:
+    """Solve Rockpool's ``r dt = tau exp(-dt / tau)`` for dt (it stores no dt), from the first neuron."""
+    tau, r = float(np.ravel(tau)[0]), float(np.ravel(r)[0])
     low, high = 0.0, tau
     for _ in range(200):
         mid = (low + high) / 2
         low, high = (mid, high) if r * mid < tau * np.exp(-mid / tau) else (low, mid)
     return float(np.float32(low))
+
+
+def _rockpool_dt_matches(name, node, tau, dt) -> None:
+    written_for = rockpool_dt(tau, node.r)
+    if not np.isclose(written_for, dt, rtol=1e-5):
+        raise UnsupportedNodeError(
+            f"node '{name}' ({type(node).__name__}) was written by Rockpool for dt={written_for:g} s (its "
+            f"r = tau exp(-dt/tau)/dt says so) but dt={dt:g} s was given; pass dt={written_for:g} "
+            f"(--dt {written_for:g} on the command line)"
+        )
 
 
 def _float32_exp_decay(tau, dt) -> np.ndarray:
@@ -314,18 +332,26 @@ def rockpool_cubalif(name, node, dt) -> Dynamics:
     ``floor(h / thr)`` where ``h >= thr`` (at most 2**16), subtracted from v."""
     _require(name, node, node.w_in == 1, "w_in != 1", "Rockpool")
     _require(name, node, node.v_reset == 0, "v_reset != 0", "Rockpool")
-    written_for = rockpool_dt(node)
-    if not np.isclose(written_for, dt, rtol=1e-5):
-        raise UnsupportedNodeError(
-            f"node '{name}' (CubaLIF) was written by Rockpool for dt={written_for:g} s (its r = tau exp(-dt/tau)/dt "
-            f"says so) but dt={dt:g} s was given; pass dt={written_for:g} (--dt {written_for:g} on the command line)"
-        )
+    _rockpool_dt_matches(name, node, node.tau_mem, dt)
     alpha, beta = _float32_exp_decay(node.tau_mem, dt), _float32_exp_decay(node.tau_syn, dt)
     native = dict(alpha=alpha, beta=beta, v_leak=_array(node.v_leak), v_threshold=_array(node.v_threshold))
     return Dynamics(name, "CubaLIF", "rockpool", "Rockpool LIFTorch", alpha, np.ones(()), _array(node.v_leak),
                     "rockpool.lif", native, i_decay=beta, i_gain=beta,
                     v_threshold=_array(node.v_threshold), reset="subtract", spikes_per_step="floor",
                     max_spikes=ROCKPOOL_MAX_SPIKES)
+
+
+def rockpool_lif(name, node, dt) -> Dynamics:
+    """LIFNeuronTorch: ``h = alpha v + x + v_leak``, ``alpha = exp(-dt/tau)``; spikes ``floor(h / thr)``
+    where ``h >= thr`` (at most 2**16), subtracted from v. Its exporter writes ``r = tau exp(-dt/tau)/dt``
+    and drops the bias (v_leak = 0 in the file)."""
+    _require(name, node, node.v_reset == 0, "v_reset != 0", "Rockpool")
+    _rockpool_dt_matches(name, node, node.tau, dt)
+    alpha = _float32_exp_decay(node.tau, dt)
+    native = dict(alpha=alpha, v_leak=_array(node.v_leak), v_threshold=_array(node.v_threshold))
+    return Dynamics(name, "LIF", "rockpool", "Rockpool LIFNeuronTorch", alpha, np.ones(()), _array(node.v_leak),
+                    "rockpool.lif_neuron", native, v_threshold=_array(node.v_threshold), reset="subtract",
+                    spikes_per_step="floor", max_spikes=ROCKPOOL_MAX_SPIKES)
 
 
 # --- Sinabs 3.1.3: tau in time steps; what sinabs.from_nir builds --------------------------------------
@@ -384,8 +410,9 @@ PRODUCERS = {
     ),
     "rockpool": Producer(
         "rockpool",
-        "Rockpool 3.1 LIFTorch: exp(-dt/tau) decays, decayed current drives v, v >= threshold, several spikes per step",
-        {nir.CubaLIF: rockpool_cubalif},
+        "Rockpool 3.1 LIFTorch (CubaLIF) and LIFNeuronTorch (LIF): exp(-dt/tau) decays, decayed current drives v, "
+        "v >= threshold, several spikes per step",
+        {nir.CubaLIF: rockpool_cubalif, nir.LIF: rockpool_lif},
     ),
     "sinabs": Producer(
         "sinabs",
@@ -471,19 +498,25 @@ def fingerprints(graph: nir.NIRGraph) -> list:
     if all(isinstance(n, (nir.LIF, nir.CubaLIF)) and np.allclose(n.r * SNNTORCH_DT / getattr(n, "tau", getattr(n, "tau_mem", 1.0)), 1, rtol=1e-5)
            for n in neurons):
         found.append("snntorch")
-    if all(isinstance(n, nir.CubaLIF) and np.all(n.w_in == 1) and np.all(n.r < n.tau_mem / rockpool_dt(n) * 1.0001)
-           and not np.all(n.r == 1) for n in neurons):
+    if all(isinstance(n, (nir.LIF, nir.CubaLIF)) and np.all(getattr(n, "w_in", 1) == 1) and not np.all(n.r == 1)
+           and np.all(n.r < getattr(n, "tau", getattr(n, "tau_mem", 1.0)) / SNNTORCH_DT * 0.9999) for n in neurons):
         found.append("rockpool")
     if all(np.all(getattr(n, "r", 1) == 1) and np.all(getattr(n, "w_in", 1) == 1) for n in neurons):
         found += ["norse", "sinabs"]
     return found
 
 
-def check_fields(name: str, node: nir.NIRNode, source: str) -> None:
+# snnTorch's exporter writes beta = 1 as tau = r = inf (and alpha = 1 as tau_syn = w_in = inf).
+INFINITE_WHERE_DECAY_IS_ONE = ("tau", "tau_mem", "tau_syn", "r", "w_in")
+
+
+def check_fields(name: str, node: nir.NIRNode, source: str, producer: str = "spikingjelly") -> None:
     """Finite parameters and positive time constants, or an error naming the node and the field."""
     from .passes import node_fields
 
     for field_name, value in node_fields(node).items():
+        if producer == "snntorch" and field_name in INFINITE_WHERE_DECAY_IS_ONE:
+            value = np.where(np.isposinf(value), 1.0, value)
         if isinstance(value, np.ndarray) and value.dtype.kind in "fiu" and not np.all(np.isfinite(value)):
             raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has non-finite values in "
                                        f"'{field_name}'")
@@ -518,7 +551,7 @@ def resolve(graph: nir.NIRGraph, dt: Optional[float] = None, producer: Optional[
     flat = flatten_subgraphs(graph)
     dynamics = {}
     for node_name, node in flat.nodes.items():
-        check_fields(node_name, node, source)
+        check_fields(node_name, node, source, name)
         if isinstance(node, NEURON_TYPES):
             try:
                 dynamics[node_name] = resolve_node(node_name, node, dt, name)

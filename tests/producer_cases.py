@@ -433,12 +433,19 @@ CASES = {
 }
 
 
-def measure(name: str, folder: Path, step_mode: str = "m") -> dict:
-    """Run a case and nirdeploy's import of its file; count differing output values."""
+TARGETS = ("snntorch", "lava", "xylo")
+# check rules that mean a target computes a producer's rule differently (compare then measures by how much)
+DYNAMICS_RULES = {"reset mode", "threshold comparison", "spikes per step", "lower bound on v", "initial v"}
+
+
+def measure(name: str, folder: Path, step_mode: str = "m", on_targets: bool = False) -> dict:
+    """Run a case and nirdeploy's import of its file; count differing output values. With ``on_targets``,
+    also check the file against every target and run it where the check passes."""
     producer, build, _, _ = CASES[name]
     path = Path(folder) / f"{name}.nir"
     x, expected = build(path)
     dt = 1e-3 if producer in ("norse", "rockpool") else 1e-4
+    targets = {target: on_target(path, x, target, dt, producer) for target in TARGETS} if on_targets else {}
     gm = nirdeploy.import_from_nir(path, dt=dt, producer=producer, step_mode=step_mode)
     functional.reset_net(gm)
     with torch.no_grad():
@@ -451,7 +458,27 @@ def measure(name: str, folder: Path, step_mode: str = "m") -> dict:
         "differ": int((actual != expected).sum()),
         "max_abs": float((actual - expected).abs().max()),
         "active": float((expected != 0).float().mean()),
+        "targets": targets,
     }
+
+
+def on_target(path: Path, x: torch.Tensor, target: str, dt: float, producer: str) -> dict:
+    """What check says of the file on ``target`` and, where it passes, the output spike-train match with the
+    reference after delay compensation (Lava in float, Xylo in XyloSim)."""
+    report = nirdeploy.check(path, target, dt=dt, producer=producer)
+    differences = sorted({f"{p.rule} ({p.found})" for p in report.problems if p.rule in DYNAMICS_RULES})
+    if not report.ok:
+        refusal = next(p for p in report.errors)
+        return {"ok": False, "why": f"{refusal.rule}: {refusal.found}", "differences": differences}
+    spikes = (x > 0).float() if target != "snntorch" else x
+    outputs = [row for row in nirdeploy.compare(path, spikes, targets=[target], dt=dt, producer=producer).rows
+               if row["kind"] == "output"]
+    match = min(row["spike_train_match"] for row in outputs)
+    graph = nir.read(path, type_check=False)
+    fed = [pre for pre, post in graph.edges if isinstance(graph.nodes[post], nir.Output)]
+    potential = any(isinstance(graph.nodes[pre], (nir.LI, nir.I, nir.CubaLI)) for pre in fed)  # equal to rounding
+    return {"ok": True, "match": None if potential else match, "max_abs": max(row["max_abs_difference"] for row in outputs),
+            "differences": differences}
 
 
 def _agreement(r: dict) -> float:
@@ -474,6 +501,22 @@ def _node_table(results: dict) -> list:
             else:
                 cells.append(f"approximate ({min(_agreement(r) for r in cases):.1f}%)")
         lines.append(f"| {producer} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _target_cell(result: dict) -> str:
+    if not result["ok"]:
+        return f"refused: {result['why']}"
+    note = f" (check: {'; '.join(result['differences'])})" if result["differences"] else ""
+    if result["match"] is None:
+        return f"potentials, max abs diff {result['max_abs']:.2g}{note}"
+    return f"{result['match']:.4f}{note}"
+
+
+def _targets_table(results: dict) -> list:
+    lines = ["| case | producer | " + " | ".join(TARGETS) + " |", "|---|---|" + "---|" * len(TARGETS)]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['producer']} | " + " | ".join(_target_cell(r["targets"][t]) for t in TARGETS) + " |")
     return lines
 
 
@@ -507,4 +550,16 @@ def render_table(results: dict) -> str:
             f"| {name} | {r['producer']} | {', '.join(r['nodes'])} | {CASES[name][2]} | "
             f"{r['differ']} of {r['values']} | {result} |"
         )
+    lines += [
+        "",
+        "## On every target",
+        "",
+        "Each file, named with its producer (`nirdeploy check FILE --target T --producer P`), checked against",
+        "every target and, where the check passes, run there and on the reference (`nirdeploy.compare`, Lava in",
+        "floating point, Xylo in XyloSim): the cell is the share of equal output values after the target's",
+        "per-hop delay is shifted out (for a potential output, the largest difference), or the check's refusal. `check:` lists the producer rules the target",
+        "computes differently (warnings), which is where spikes may differ.",
+        "",
+        *_targets_table(results),
+    ]
     return "\n".join(lines) + "\n"

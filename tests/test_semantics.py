@@ -90,7 +90,7 @@ def node_for(producer, kind, p):
     full = lambda value: np.full(n, value)
     if kind == "LIF":
         tau = 1e-4 / (1 - p["decay"]) if producer == "snntorch" else p["tau"]
-        r = tau / 1e-4 if producer == "snntorch" else (1.0 if producer in ("norse", "sinabs") else p["r"])
+        r = {"snntorch": tau / 1e-4, "norse": 1.0, "sinabs": 1.0, "rockpool": tau * np.exp(-DT / tau) / DT}.get(producer, p["r"])
         return nir.LIF(tau=full(tau), r=full(r), v_leak=full(0.0 if producer in ("snntorch", "sinabs") else p["v_leak"]),
                        v_threshold=full(1e9), v_reset=full(0.0))
     if kind == "IF":

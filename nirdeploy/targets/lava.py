@@ -114,6 +114,8 @@ class LavaTarget(Target):
         return make_plan(semantics.graph, semantics.dynamics, synaptic_hops(semantics.graph))
 
     def check_graph(self, semantics: Semantics) -> list:
+        if any(type(node).__name__ not in self.profile.nodes for node in semantics.graph.nodes.values()):
+            return []  # the generic node-type rule reports them
         # Each layer's parameters first, so that every such problem is listed; the graph's structure after.
         problems = [_mapping_problem(error) for error in _population_errors(semantics)]
         if problems:

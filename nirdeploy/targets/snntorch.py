@@ -22,8 +22,10 @@ converter does none of that. It computes each node's resolved dynamics
 * a graph snnTorch wrote (its delayed subtractive reset) runs on snnTorch's own
   Leaky / Synaptic with their defaults.
 
-snnTorch fires where ``v > threshold`` and once per step: check warns where a
-producer's rule differs (ties, several spikes per step, a lower bound on v).
+snnTorch fires where ``v > threshold``; a ``>=`` test gets the threshold's next
+float below, which is the same test in the model's dtype. It fires once per
+step: check warns where a producer's rule differs (several spikes per step, a
+lower bound on v).
 Layers and recurrent edges are the reference's (nirdeploy builds the graph).
 """
 
@@ -41,12 +43,12 @@ class SnnTorchNeuron(base.MemoryModule):
     """An snnTorch neuron with its state kept as SpikingJelly memories (so reset_net works)."""
 
     def __init__(self, neuron, input_scale, v_offset, input_bias=0.0, initial_u=0.0, initial_syn=0.0,
-                 output_potential=False, subtract=False):
+                 output_potential=False, subtract=False, v_threshold=0.0):
         super().__init__()
         self.neuron = neuron
         self.subtract = subtract
         for name, value in (("input_scale", input_scale), ("input_bias", input_bias), ("v_offset", v_offset),
-                            ("initial_u", initial_u), ("initial_syn", initial_syn)):
+                            ("initial_u", initial_u), ("initial_syn", initial_syn), ("v_threshold", v_threshold)):
             self.register_buffer(name, parameter_tensor(value))
         self.output_potential = output_potential
         self.synaptic = type(neuron).__name__ == "Synaptic"
@@ -71,7 +73,7 @@ class SnnTorchNeuron(base.MemoryModule):
             spk, mem = self.neuron(x, states[0])
             new_states = (mem,)
         if self.subtract:
-            mem = mem - spk * self.neuron.threshold
+            mem = mem - spk * self.v_threshold
             new_states = (mem, *new_states[1:])
         out = mem + self.v_offset if self.output_potential else spk
         return (out,), new_states
@@ -80,7 +82,8 @@ class SnnTorchNeuron(base.MemoryModule):
 def _snntorch(name: str, **parameters):
     import snntorch as snn
 
-    return getattr(snn, name)(**{k: v if isinstance(v, (str, bool)) else parameter_tensor(v) for k, v in parameters.items()})
+    return getattr(snn, name)(**{k: v if isinstance(v, (str, bool, torch.Tensor)) else parameter_tensor(v)
+                                 for k, v in parameters.items()})
 
 
 def native_neuron(d: Dynamics) -> SnnTorchNeuron:
@@ -99,10 +102,12 @@ def snntorch_neuron(d: Dynamics) -> SnnTorchNeuron:
         leaky = _snntorch("Leaky", beta=d.v_decay, threshold=np.full(np.shape(d.v_decay), np.inf), reset_mechanism="none")
         return SnnTorchNeuron(leaky, d.v_gain, d.rest, initial_u=d.v_initial - d.rest, output_potential=True)
     offset = d.v_reset if d.reset == "hard" else np.zeros(())
-    reset = dict(threshold=d.v_threshold - offset, reset_mechanism="zero" if d.reset == "hard" else "none",
-                 reset_delay=False)
+    threshold = parameter_tensor(d.v_threshold - offset)
+    if d.threshold_test == ">=":  # snnTorch fires where mem > threshold: just below it, that is mem >= threshold
+        threshold = torch.nextafter(threshold, torch.tensor(-np.inf, dtype=threshold.dtype))
+    reset = dict(threshold=threshold, reset_mechanism="zero" if d.reset == "hard" else "none", reset_delay=False)
     constant = d.drive - (1 - d.v_decay) * offset
-    start = dict(initial_u=d.v_initial - offset, subtract=d.reset == "subtract")
+    start = dict(initial_u=d.v_initial - offset, subtract=d.reset == "subtract", v_threshold=d.v_threshold)
     if d.has_current:
         neuron = _snntorch("Synaptic", alpha=d.i_decay, beta=d.v_decay, **reset)
         return SnnTorchNeuron(neuron, d.i_gain * d.v_gain, offset, input_bias=(1 - d.i_decay) * constant,

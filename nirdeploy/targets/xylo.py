@@ -140,7 +140,9 @@ def xylo_chain(graph: nir.NIRGraph) -> list:
 
 def dash(decay) -> np.ndarray:
     """Xylo's bit-shift decay nearest the decay factor ``decay`` per step: round(log2(1 / (1 - decay)))."""
-    return np.round(np.log2(1.0 / (1.0 - np.asarray(decay, dtype=np.float64)))).astype(int)
+    with np.errstate(divide="ignore"):  # no decay at all is an infinite shift, beyond every 4-bit dash
+        shifts = np.log2(1.0 / (1.0 - np.asarray(decay, dtype=np.float64)))
+    return np.round(np.minimum(shifts, 63)).astype(int)
 
 
 def decays(d: Dynamics) -> dict:
@@ -286,7 +288,8 @@ def _neuron_problems(semantics: Semantics, layers) -> list:
     for layer in layers:
         name, node, d = layer.neuron, semantics.graph.nodes[layer.neuron], semantics[layer.neuron]
         for field, decay in decays(d).items():
-            shifts, steps = dash(decay), 1.0 / (1.0 - np.asarray(decay))
+            with np.errstate(divide="ignore"):
+                shifts, steps = dash(decay), 1.0 / (1.0 - np.asarray(decay))
             if np.any(shifts < 1):
                 problems.append(Problem(name, f"{field} >= 1.42 dt", f"min {np.min(steps) * dt:.3g} s (dash {np.min(shifts)})",
                                         f"dash 1..{MAX_DASH}: {np.sqrt(2) * dt:.3g} s",
