@@ -24,8 +24,9 @@ def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, cla
     agreement of the most active class.
     """
     steps = min(reference.shape[0], target.shape[0] - delay)
-    ref = reference[:steps].double().cpu()
-    tgt = target[delay : delay + steps].double().cpu()
+    # [T, B, features]: targets may drop the unit dims an exporter left in a shape (Rockpool's [1, n])
+    ref = reference[:steps].double().cpu().flatten(2)
+    tgt = target[delay : delay + steps].double().cpu().flatten(2)
     differs = (ref != tgt).flatten(1).any(dim=1)
     ref_counts, tgt_counts = ref.sum(0).flatten(1), tgt.sum(0).flatten(1)
     result = {
@@ -128,7 +129,7 @@ def agreement_report(semantics: Semantics, runs: dict, reference: str = "referen
             continue
         profile = get_target(name.partition("/")[0]).profile
         for output_name, ref, got in zip(output_names, ref_out, out, strict=True):
-            classifier = ref.dim() == 3 and ref.shape[-1] > 1
+            classifier = sum(size > 1 for size in ref.shape[2:]) == 1  # one vector per sample
             metrics = agreement(ref, got, profile.delay(hops.get(output_name, 0)), classifier)
             report.rows.append({"target": name, "kind": "output", "name": output_name, **metrics})
         for layer, got in layers.items():

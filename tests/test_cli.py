@@ -89,6 +89,44 @@ def test_inspect(graph_file):
     assert ["0", "1"] in description["edges"]
 
 
+@pytest.fixture(scope="module")
+def snntorch_file(tmp_path_factory):
+    """A Leaky -> Synaptic network written by snnTorch's own exporter (no dt, no conventions recorded)."""
+    import nir
+    import snntorch as snn
+    import torch
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 6), snn.Leaky(beta=0.75, init_hidden=True), torch.nn.Linear(6, 4),
+                              snn.Synaptic(alpha=0.5, beta=0.75, init_hidden=True, output=True))
+    path = tmp_path_factory.mktemp("snntorch") / "snn.nir"
+    nir.write(path, export_to_nir(net, torch.zeros(1, 8), ignore_dims=[0]))
+    return path
+
+
+def test_check_and_inspect_take_the_producer(snntorch_file):
+    assumed = nirdeploy("check", snntorch_file, "--target", "xylo", "--dt", 1e-4)
+    assert "producer conventions" in assumed.stdout and "--producer" in assumed.stdout
+    assert "snntorch" in assumed.stdout.split("producer conventions")[1]  # the likely producer is named
+    named = nirdeploy("check", snntorch_file, "--target", "xylo", "--dt", 1e-4, "--producer", "snntorch", "--json")
+    problems = json.loads(named.stdout)[0]["problems"]
+    resets = [p for p in problems if p["rule"] == "reset mode"]
+    assert resets and all(p["severity"] == "warning" and "snnTorch" in p["found"] for p in resets)
+    assert not any(p["rule"] == "producer conventions" for p in problems)
+    inspected = nirdeploy("inspect", snntorch_file, "--dt", 1e-4, "--producer", "snntorch")
+    assert inspected.returncode == 0 and "snnTorch Synaptic" in inspected.stdout and "subtract-delayed" in inspected.stdout
+    lava = nirdeploy("check", snntorch_file, "--target", "lava", "--dt", 1e-4, "--producer", "snntorch")
+    assert lava.returncode == 1 and "snnTorch Leaky: subtracting the threshold one step late" in lava.stdout
+
+
+def test_a_contradicting_dt_is_a_check_error_unless_overridden(graph_file):
+    refused = nirdeploy("check", graph_file, "--target", "snntorch", "--dt", 2e-3)
+    assert refused.returncode == 1 and "--dt-override" in refused.stdout and "--dt 0.001" in refused.stdout
+    overridden = nirdeploy("check", graph_file, "--target", "snntorch", "--dt", 2e-3, "--dt-override")
+    assert overridden.returncode == 0 and "re-discretised" in overridden.stdout
+
+
 def test_targets_lists_readiness():
     result = nirdeploy("targets")
     lines = {line.split("|")[0].strip(): line for line in result.stdout.splitlines()}
@@ -111,6 +149,8 @@ BASE = yaml.safe_load(QUICKSTART.read_text())
         ({"thresholds": {"xylo": {"class_agreement": 0.9}}}, "key 'thresholds.xylo' is not a known key"),
         ({"input": {"poisson": {"rate": 2, "steps": 10, "batch": 1}}}, "key 'input.poisson.rate' must lie in"),
         ({"input": {"dataset": {"name": "mnist"}}}, "key 'input.dataset.name' must be one of digits"),
+        ({"producer": "snntorch"}, "key 'producer' belongs to the model"),
+        ({"model": {"nir": str(QUICKSTART), "producer": "lasagne"}}, "key 'model.producer' must be one of"),
     ],
 )
 def test_bad_config_exits_2_with_its_message(change, message, tmp_path):

@@ -193,3 +193,24 @@ def test_the_snntorch_target_runs_norse_dynamics():
     rows = report.for_target("snntorch")
     assert all(row["spike_train_match"] == 1.0 for row in rows) and min(r["spikes_reference"] for r in rows) > 10
     assert "initial v" in {p.rule for p in nirdeploy.check(graph, "lava", producer="norse").errors}
+
+
+@pytest.mark.parametrize("target", ["reference", "snntorch", "lava"])
+def test_ties_spike_where_the_test_is_greater_or_equal(target):
+    """Integer weights into IF neurons put v exactly on the threshold: '>=' fires there, on every float target
+    (a numpy loop of h = v + x, spike where h >= 2, reset to 0, is the truth)."""
+    n = 3
+    node = nir.IF(r=np.full(n, 1 / DT), v_threshold=np.full(n, 2.0), v_reset=np.zeros(n))
+    graph = chain(node, nir.IF(r=np.full(n, 1 / DT), v_threshold=np.full(n, 2.0), v_reset=np.zeros(n)),
+                  conventions="spikingjelly")
+    x = (torch.rand(40, 2, n, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    expected, v = [], np.zeros((2, n))
+    for x_t in x.numpy():
+        h = v + x_t
+        fired = h >= 2.0
+        expected.append(fired)
+        v = np.where(fired, 0.0, h)
+    expected = np.array(expected, dtype=np.float32)
+    out, layers = nirdeploy.deploy(graph, target).run(x, record=True)
+    lag = 1 if target == "lava" else 0  # Lava's Dense delivers one step late
+    assert expected.sum() > 10 and np.array_equal(layers["a"][lag:].numpy(), expected[: 40 - lag])

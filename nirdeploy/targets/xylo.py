@@ -400,7 +400,7 @@ def _float_runner(net, layers: list):
 
     def run(inputs, record: bool, progress: bool = False):
         (x,) = inputs
-        signal, recorded = x.transpose(0, 1).float(), {}
+        signal, recorded = x.flatten(2).transpose(0, 1).float(), {}  # Rockpool's [B, T, channels]
         with torch.no_grad():
             modules = list(net.modules().values())
             for index, layer in enumerate(layers):
@@ -424,7 +424,7 @@ def _xylosim_runner(sim, layers: list, hidden_ids: list):
     def run(inputs, record: bool, progress: bool = False):
         (x,) = inputs
         outputs, hidden = [], []
-        for sample in x.transpose(0, 1).cpu().numpy().astype(int):
+        for sample in x.flatten(2).transpose(0, 1).cpu().numpy().astype(int):  # [T, channels] each
             sim.reset_state()
             out, _, recording = sim.evolve(sample, record=True)
             outputs.append(torch.as_tensor(out, dtype=torch.float32))
