@@ -68,9 +68,9 @@ def cmd_targets(args) -> int:
 
 
 def cmd_setup(args) -> int:
-    from .targets import lava_runtime
+    from .targets.lava import runtime
 
-    lava_runtime.setup(python=args.python, folder=args.folder, force=args.force)
+    runtime.setup(python=args.python, folder=args.folder, force=args.force)
     return EXIT_OK
 
 

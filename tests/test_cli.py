@@ -98,8 +98,10 @@ def snntorch_file(tmp_path_factory):
     from snntorch.export_nir import export_to_nir
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(8, 6), snn.Leaky(beta=0.75, init_hidden=True), torch.nn.Linear(6, 4),
-                              snn.Synaptic(alpha=0.5, beta=0.75, init_hidden=True, output=True))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(8, 6), snn.Leaky(beta=torch.full((6,), 0.75), threshold=torch.ones(6), init_hidden=True),
+        torch.nn.Linear(6, 4), snn.Synaptic(alpha=torch.full((4,), 0.5), beta=torch.full((4,), 0.75),
+                                            threshold=torch.ones(4), init_hidden=True, output=True))
     path = tmp_path_factory.mktemp("snntorch") / "snn.nir"
     nir.write(path, export_to_nir(net, torch.zeros(1, 8), ignore_dims=[0]))
     return path

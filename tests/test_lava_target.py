@@ -21,7 +21,8 @@ from test_snntorch_target import conv as snntorch_conv
 from nirdeploy.compare import agreement_report, run_targets
 from nirdeploy.semantics import resolve
 from nirdeploy.errors import OutputExistsError, TargetError
-from nirdeploy.targets import get_target, lava_runtime
+from nirdeploy.targets import get_target
+from nirdeploy.targets.lava import runtime as lava_runtime
 from nirdeploy.targets.lava import run_worker
 
 DT = 1e-3

@@ -17,10 +17,11 @@ from test_lava_target import DT, GRAPHS, cuba, io, lif, loihi_fixed_point, spike
 
 import nirdeploy
 from nirdeploy.errors import TargetError
-from nirdeploy.lava_worker.mapping import population
+from nirdeploy.targets.lava.lava_worker.mapping import population
 from nirdeploy.semantics import resolve, resolve_node
-from nirdeploy.targets import get_target, lava_runtime
-from nirdeploy.targets.loihi_emulation import CHUNK, emulate
+from nirdeploy.targets import get_target
+from nirdeploy.targets.lava import runtime as lava_runtime
+from nirdeploy.targets.lava.emulation import CHUNK, emulate
 
 STEPS = 300
 assert STEPS > CHUNK  # the input drive is computed in blocks of CHUNK steps: cross a boundary
@@ -59,7 +60,7 @@ def lava_states(graph, x: torch.Tensor, folder: Path) -> dict:
     np.savez(folder / "inputs.npz", **{source: x.numpy().reshape(len(x), x.shape[1], -1)})
     (folder / "request.json").write_text(json.dumps({"precision": "fixed", "steps": len(x)}))
     done = subprocess.run([str(lava_runtime.runtime_python()), str(Path(__file__).parent / "lava_states_run.py"),
-                           str(folder)], env={"PYTHONPATH": str(Path(nirdeploy.__file__).parent)},
+                           str(folder)], env={"PYTHONPATH": str(Path(nirdeploy.targets.lava.__file__).parent)},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     states = np.load(folder / "states.npz")

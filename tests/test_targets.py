@@ -73,7 +73,7 @@ def test_profiles_ship_in_the_wheel(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"nirdeploy/profiles/{t}.yaml" for t in ("reference", "snntorch", "lava", "xylo")} <= set(names)
     # the Lava worker, run by the Lava runtime from the installed package
-    assert {"nirdeploy/lava_worker/__main__.py", "nirdeploy/lava_worker/recorder/models.py"} <= set(names)
+    assert {"nirdeploy/targets/lava/lava_worker/__main__.py", "nirdeploy/targets/lava/lava_worker/recorder/models.py"} <= set(names)
 
 
 def test_third_party_target_registers_through_an_entry_point(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..errors import TargetError
+from ...errors import TargetError
 
 PYTHON_VARIABLE = "NIRDEPLOY_PYTHON310"
 RUNTIME_VARIABLE = "NIRDEPLOY_LAVA_RUNTIME"

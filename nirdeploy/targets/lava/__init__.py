@@ -1,13 +1,16 @@
 """The Lava target: Intel Loihi 2's CUBA LIF and Dense processes (lava-nc 0.10.0) in Lava's CPU simulator.
 
-Lava runs in its own Python 3.10 runtime (:mod:`.lava_runtime`). Each run
-hands the worker (:mod:`nirdeploy.lava_worker`) a temporary folder holding the
+This package is the Lava backend: this adapter, the runtime (:mod:`.runtime`),
+the mapping and the worker (:mod:`.lava_worker`, numpy and nir only, run inside
+Lava's runtime) and the fixed-point emulation (:mod:`.emulation`).
+
+Lava runs in its own Python 3.10 runtime. Each run hands the worker a temporary folder holding the
 plan built here from the resolved dynamics (``Plan.save``), the input spikes as
 .npz and a small JSON request; the worker runs in a subprocess with a timeout (its whole process
 group is killed when it hangs) and writes the spikes back, or its error and
 traceback, which come back as a :class:`TargetError`. With ``simulator='emulation'``
-a fixed-point run is :mod:`.loihi_emulation` instead, in this process, without Lava.
-Mapping and equations: ``nirdeploy/lava_worker/mapping.py`` and docs/semantics.md ("Lava").
+a fixed-point run is :mod:`.emulation` instead, in this process, without Lava.
+Mapping and equations: ``lava_worker/mapping.py`` here and docs/semantics.md ("Lava").
 """
 
 import json
@@ -22,15 +25,14 @@ import nir
 import numpy as np
 import torch
 
-from .. import lava_worker
-from ..errors import OutputExistsError, TargetError
-from ..lava_worker.mapping import MappingError, make_plan, population
-from ..lava_worker.netx import write_netx
-from ..passes import recurrent_edges, synaptic_hops
-from ..semantics import Semantics
-from . import lava_runtime
-from .base import Deployment, Problem, Target
-from .loihi_emulation import emulate
+from ...errors import OutputExistsError, TargetError
+from ...passes import recurrent_edges, synaptic_hops
+from ...semantics import Semantics
+from .. import Deployment, Problem, Target
+from . import lava_worker, runtime
+from .emulation import emulate
+from .lava_worker.mapping import MappingError, make_plan, population
+from .lava_worker.netx import write_netx
 
 PRECISIONS = {"float": "floating_pt", "fixed": "fixed_pt"}
 SIMULATORS = ("lava", "emulation")
@@ -38,7 +40,7 @@ SIMULATORS = ("lava", "emulation")
 
 def run_worker(folder: Path, timeout: float, python: Optional[Path] = None) -> None:
     """Run the worker on ``folder``; its failure or a hang (killed after ``timeout`` s) is a TargetError."""
-    python = python or lava_runtime.runtime_python()
+    python = python or runtime.runtime_python()
     with tempfile.TemporaryDirectory(prefix="nirdeploy-lava-path-") as path_dir:
         # PYTHONPATH exposes only the worker package, so nothing that imports torch can be reached.
         os.symlink(Path(lava_worker.__file__).parent, Path(path_dir) / "lava_worker")
@@ -107,7 +109,7 @@ def _population_errors(semantics: Semantics) -> list:
 
 class LavaTarget(Target):
     def runtime_status(self) -> tuple:
-        ready, detail = lava_runtime.status()
+        ready, detail = runtime.status()
         return ready, detail if ready else f"{detail} (without it, precision='fixed', simulator='emulation' runs)"
 
     def plan(self, semantics: Semantics):
@@ -130,7 +132,7 @@ class LavaTarget(Target):
                netx_path=None, overwrite: bool = False, simulator: str = "lava") -> Deployment:
         """``precision`` 'float' (Lava's floating_pt models) or 'fixed' (fixed_pt, bit-accurate to Loihi 2);
         ``simulator`` 'lava' (Lava's own simulator, in its runtime) or, for fixed point, 'emulation' (the
-        same integer arithmetic in torch, :mod:`.loihi_emulation`; needs no Lava runtime);
+        same integer arithmetic in torch, :mod:`.emulation`; needs no Lava runtime);
         ``netx_path`` writes the network as lava-dl netx's .net file (never over an existing file unless
         ``overwrite``). ``run`` returns spikes on Lava's timeline: a layer ``h`` Dense hops from the input
         fires ``h`` steps after the reference (compare shifts it back)."""
