@@ -489,20 +489,35 @@ def resolve_node(name: str, node: nir.NIRNode, dt: float, producer: str) -> Dyna
     return resolver(name, node, dt)
 
 
+def _rockpool_steps(r) -> np.ndarray:
+    """Per neuron, the dt/tau that solves Rockpool's ``r = exp(-dt/tau) / (dt/tau)`` (decreasing in dt/tau)."""
+    r = _array(r)
+    low, high = np.full(r.shape, 1e-9), np.full(r.shape, 50.0)
+    for _ in range(80):
+        mid = np.sqrt(low * high)
+        low, high = np.where(np.exp(-mid) / mid > r, mid, low), np.where(np.exp(-mid) / mid > r, high, mid)
+    return low
+
+
 def fingerprints(graph: nir.NIRGraph) -> list:
-    """Producers whose exporters leave the marks this graph's neurons carry (a hint, never a choice)."""
+    """Producers whose exporters leave the marks this graph carries (a hint for the user, never a choice)."""
     neurons = [node for node in graph.nodes.values() if isinstance(node, NEURON_TYPES)]
     if not neurons:
         return []
+    leaky = [(n, _array(n.tau if hasattr(n, "tau") else n.tau_mem)) for n in neurons if not isinstance(n, (nir.IF, nir.I))]
+    unit_gains = all(np.all(getattr(n, "r", 1) == 1) and np.all(getattr(n, "w_in", 1) == 1) for n in neurons)
     found = []
-    if all(isinstance(n, (nir.LIF, nir.CubaLIF)) and np.allclose(n.r * SNNTORCH_DT / getattr(n, "tau", getattr(n, "tau_mem", 1.0)), 1, rtol=1e-5)
-           for n in neurons):
-        found.append("snntorch")
-    if all(isinstance(n, (nir.LIF, nir.CubaLIF)) and np.all(getattr(n, "w_in", 1) == 1) and not np.all(n.r == 1)
-           and np.all(n.r < getattr(n, "tau", getattr(n, "tau_mem", 1.0)) / SNNTORCH_DT * 0.9999) for n in neurons):
-        found.append("rockpool")
-    if all(np.all(getattr(n, "r", 1) == 1) and np.all(getattr(n, "w_in", 1) == 1) for n in neurons):
-        found += ["norse", "sinabs"]
+    if all(isinstance(n, (nir.LIF, nir.CubaLIF)) for n in neurons) and all(
+            np.allclose(_per_step(tau, n.r), 1, rtol=1e-5) for n, tau in leaky):
+        found.append("snntorch")  # r = tau / 1e-4
+    dts = np.concatenate([(_rockpool_steps(n.r) * tau).ravel() for n, tau in leaky]) if leaky else np.zeros(0)
+    one_dt = len(leaky) == len(neurons) and np.all(np.isfinite(dts)) and np.ptp(dts) <= 1e-4 * np.max(dts)
+    if any("Torch" in name for name in graph.nodes) or (not unit_gains and one_dt):
+        found.append("rockpool")  # node names like 1_LIFTorch; r = tau exp(-dt/tau) / dt at one dt
+    if unit_gains and any(np.any(tau < 1e-4) for _, tau in leaky):
+        found.append("norse")  # tau = dt / tau_inv: microseconds
+    if unit_gains and (not leaky or any(np.any(tau >= 1) for _, tau in leaky)):
+        found.append("sinabs")  # IF with r = 1; tau in steps
     return found
 
 

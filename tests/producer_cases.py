@@ -17,6 +17,8 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional
 
 import nirdeploy
+from nirdeploy.passes import flatten_subgraphs
+from nirdeploy.semantics import fingerprints
 
 warnings.filterwarnings("ignore", message=".*extract_nir_graph.*")
 T, B = 150, 2
@@ -458,6 +460,7 @@ def measure(name: str, folder: Path, step_mode: str = "m", on_targets: bool = Fa
         "differ": int((actual != expected).sum()),
         "max_abs": float((actual - expected).abs().max()),
         "active": float((expected != 0).float().mean()),
+        "suspects": fingerprints(flatten_subgraphs(graph)),
         "targets": targets,
     }
 

@@ -48,6 +48,12 @@ def test_float_targets_agree_where_they_compute_the_producers_rules(name, result
             assert result["match"] == 1.0 or (result["match"] is None and result["max_abs"] < 1e-5), (target, result)
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_file_alone_suggests_its_producer(name, results):
+    """Read without a producer, the file's marks name the framework that wrote it, and only that one."""
+    assert results[name]["suspects"] == [results[name]["producer"]]
+
+
 def test_every_target_takes_some_foreign_file(results):
     for target in ("snntorch", "lava", "xylo"):
         assert any(r["targets"][target]["ok"] for r in results.values()), target
