@@ -192,26 +192,37 @@ def norse_leaky_integrator(path):
     )
 
 
-def norse_leak_reset(path):
-    """v_leak != 0 (per neuron; Norse starts v at v_leak) and v_reset != 0; IAFCell with integer weights and
-    thresholds (146 ties v == v_th, no spike, counted while building the case)."""
+def _norse_leak_case(path, v_reset: bool):
+    """v_leak != 0 (per neuron; Norse starts v at v_leak), v_reset != 0 where asked; IAFCell with integer weights
+    and thresholds (146 ties v == v_th, no spike, counted while building the case with v_reset)."""
     import norse.torch as norse
+
+    def reset(seed, n):
+        return uniform(-0.1, 0.1, n, seed=seed) if v_reset else torch.zeros(n)
 
     return _norse_case(
         path,
         [
             _scaled_linear(10, 12, 2.0),
             norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=uniform(50, 200, 12), v_th=torch.full((12,), 0.3),
-                                                    v_leak=uniform(0.05, 0.15, 12, seed=1),
-                                                    v_reset=uniform(-0.1, 0.1, 12, seed=2)), dt=1e-3),
+                                                    v_leak=uniform(0.05, 0.15, 12, seed=1), v_reset=reset(2, 12)),
+                             dt=1e-3),
             _scaled_linear(12, 8, 2.0, seed=1),
             norse.LIFCell(norse.LIFParameters(tau_syn_inv=uniform(100, 300, 8, seed=3), tau_mem_inv=uniform(50, 200, 8, seed=4),
                                               v_th=torch.full((8,), 0.3), v_leak=uniform(0.05, 0.15, 8, seed=5),
-                                              v_reset=uniform(-0.1, 0.1, 8, seed=6)), dt=1e-3),
+                                              v_reset=reset(6, 8)), dt=1e-3),
             _int_linear(8, 5, -1, 2, seed=7),
             norse.IAFCell(norse.IAFParameters(v_th=_pick([1.0, 2.0, 3.0], 5, seed=8))),
         ],
     )
+
+
+def norse_leak(path):
+    return _norse_leak_case(path, v_reset=False)
+
+
+def norse_leak_reset(path):
+    return _norse_leak_case(path, v_reset=True)
 
 
 # --- Rockpool: modules take (batch, time, channels) --------------------------------------------------
@@ -397,6 +408,8 @@ CASES = {
         "Norse writes tau = dt / tau_inv in float32, which maps several tau_inv to one tau; "
         "the tau_inv read back can be 1 ulp off, so potentials differ by ~1e-7",
     ),
+    "norse_leak": ("norse", norse_leak, "LIFBoxCell and LIFCell with per-neuron v_leak != 0, IAFCell with integer "
+                   "weights and thresholds (ties)", ""),
     "norse_leak_reset": (
         "norse",
         norse_leak_reset,
