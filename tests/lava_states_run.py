@@ -25,15 +25,17 @@ inputs = dict(np.load(folder / "inputs.npz"))
 batch, steps = next(iter(inputs.values())).shape[1], request["steps"]
 process, leaks, _ = build(plan, inputs, steps, True, folder)
 # build makes each population's LIF processes in the order of its groups, each named after the population
-processes = {name: [lif for depth in sorted(leaks) for lif, _ in leaks[depth] if lif.name == name]
+processes = {name: [lif for depth in sorted(leaks) for lif, _, _ in leaks[depth] if lif.name == name]
              for name in plan.populations}
 states = {f"{name}.{var}": np.zeros((steps, batch, pop.size), dtype=np.int64)
           for name, pop in plan.populations.items() for var in "uv"}
 config = Loihi2SimCfg(select_tag="fixed_pt")
 try:
     for t in range(steps):
-        for lif, leak in leaks.get(t, []):
+        for lif, leak, start in leaks.get(t, []):
             lif.bias_mant.set(np.asarray(leak))
+            if np.any(start):
+                lif.v.set(np.asarray(start))
         process.run(condition=RunSteps(num_steps=1), run_cfg=config)
         for name, lifs in processes.items():
             for group, lif in zip(plan.populations[name].groups, lifs):

@@ -13,7 +13,7 @@ import nir
 import numpy as np
 import pytest
 import torch
-from test_lava_target import DT, GRAPHS, cuba, io, lif, loihi_fixed_point, spikes
+from test_lava_target import DT, GRAPHS, affine, cuba, io, lif, loihi_fixed_point, rng, spikes
 
 import nirdeploy
 from nirdeploy.errors import TargetError
@@ -52,9 +52,9 @@ def test_spikes_equal_lavas_fixed_point(name):
     assert torch.equal(out, lava_out)
 
 
-def lava_states(graph, x: torch.Tensor, folder: Path) -> dict:
+def lava_states(graph, x: torch.Tensor, folder: Path, producer=None) -> dict:
     """(u, v) per population, ``[T, B, n]`` after each step, read from Lava's own LIF processes."""
-    plan = get_target("lava").plan(resolve(graph, DT))
+    plan = get_target("lava").plan(resolve(graph, DT, producer))
     plan.save(folder)
     (source,) = plan.inputs
     np.savez(folder / "inputs.npz", **{source: x.numpy().reshape(len(x), x.shape[1], -1)})
@@ -67,8 +67,8 @@ def lava_states(graph, x: torch.Tensor, folder: Path) -> dict:
     return {name: (states[f"{name}.u"], states[f"{name}.v"]) for name in plan.populations}
 
 
-def emulated_states(graph, x: torch.Tensor) -> dict:
-    plan = get_target("lava").plan(resolve(graph, DT))
+def emulated_states(graph, x: torch.Tensor, producer=None) -> dict:
+    plan = get_target("lava").plan(resolve(graph, DT, producer))
     (source,) = plan.inputs
     _, states = emulate(plan, {source: x.reshape(len(x), x.shape[1], -1)}, states=True)
     return states
@@ -83,6 +83,34 @@ def test_states_equal_lavas_after_every_step(name, tmp_path):
         assert np.any(u != 0) and np.any(v != 0)
         assert np.array_equal(got[layer][0].numpy(), u), (layer, "u")
         assert np.array_equal(got[layer][1].numpy(), v), (layer, "v")
+
+
+def norse_like():
+    """Neurons that start at v_leak, not at v_reset, as Norse's do: Norse's tau = dt / tau_inv, r = w_in = 1."""
+    r = rng(7)
+    box = nir.LIF(tau=np.full(12, DT / 200), r=np.ones(12), v_leak=r.uniform(0.1, 0.5, 12), v_threshold=np.ones(12),
+                  v_reset=np.zeros(12))
+    cell = nir.CubaLIF(tau_syn=np.full(5, DT / 300), tau_mem=np.full(5, DT / 100), r=np.ones(5), w_in=np.ones(5),
+                       v_leak=r.uniform(0.1, 0.4, 5), v_threshold=np.full(5, 0.5), v_reset=np.zeros(5))
+    nodes = {"input": io(10)[0], "fc1": affine(12, 10, 8, gain=0.6), "box": box, "fc2": affine(5, 12, 9, gain=0.4),
+             "cell": cell, "output": io(5)[1]}
+    edges = [("input", "fc1"), ("fc1", "box"), ("box", "fc2"), ("fc2", "cell"), ("cell", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges), 10
+
+
+def test_initial_potentials_are_lavas(tmp_path):
+    """v set at each population's first step: Lava's fixed point, the emulation and Lava's float run all start
+    there, and the float run gives the reference's (Norse's) spikes."""
+    graph, n = norse_like()
+    x = spikes(n, batch=2, steps=60)
+    expected, got = lava_states(graph, x, tmp_path, "norse"), emulated_states(graph, x, "norse")
+    plan = get_target("lava").plan(resolve(graph, DT, "norse"))
+    for layer, (u, v) in expected.items():
+        start = plan.fixed_population(layer)["v_init"]
+        assert np.any(start != 0)
+        assert np.array_equal(got[layer][0].numpy(), u) and np.array_equal(got[layer][1].numpy(), v), layer
+    rows = nirdeploy.compare(graph, x, targets=["lava"], dt=DT, producer="norse").for_target("lava")
+    assert all(row["spike_train_match"] == 1.0 for row in rows) and min(r["spikes_reference"] for r in rows) > 5
 
 
 def saturating(inputs: int = 160):

@@ -13,6 +13,9 @@ on Lava's timeline (docs/lava.md, "Fixed point" and "Mapping"). Per Lava step
            clipped to +-(2**23 - 1)
     s[t] = v[t] > vth << 6;  v[t] = 0 where s[t]
 
+with ``v[depth - 1]`` set to the population's initial potential (``v_init``) where its producer starts v
+off the reset value, as the worker sets Lava's v between run segments.
+
 ``trunc0`` rounds towards zero (Lava: sign times the right-shifted magnitude). All
 populations share one state vector, so that the neuron update of a step is the same few
 tensor operations however many layers there are. Values are integers held in float64, exact below 2**53
@@ -49,7 +52,7 @@ def lava_clipped(weights: np.ndarray, post_groups: list, pre_groups: list) -> np
 
 def _neurons(plan) -> tuple:
     """(slices of each population in the shared state, per-neuron parameters as float64 tensors)."""
-    keys = ("u_scale", "v_scale", "threshold", "leak", "bias", "depth")
+    keys = ("u_scale", "v_scale", "threshold", "leak", "bias", "depth", "start")
     slices, columns, start = {}, {key: [] for key in keys}, 0
     for name, pop in plan.populations.items():
         slices[name] = slice(start, start + pop.size)
@@ -65,6 +68,7 @@ def _neurons(plan) -> tuple:
         columns["leak"].append(p["bias_mant"].astype(np.int64) << p["bias_exp"])
         columns["bias"].append(bias * 2**SHIFT)
         columns["depth"].append(np.full(pop.size, pop.depth))
+        columns["start"].append(p["v_init"])
     return slices, {key: torch.as_tensor(np.concatenate(value), dtype=torch.float64) for key, value in columns.items()}
 
 
@@ -116,7 +120,10 @@ def _emulate(plan, inputs: dict, states: bool):
     record = torch.zeros(2, steps if states else 0, batch, size, dtype=torch.float64)
     all_on = int(neuron["depth"].max())
     chunk = max(1, min(CHUNK, DRIVE_VALUES // (batch * size)))
+    starts = {int(depth): neuron["depth"] == depth for depth in torch.unique(neuron["depth"][neuron["start"] != 0])}
     for t in range(steps):
+        if t in starts:  # v starts where its producer starts it, in the population's first step
+            v[:, starts[t]] = neuron["start"][starts[t]]
         if t % chunk == 0:
             drive = _drive(neuron, inputs, projections, t, min(steps, t + chunk), batch)
         a_in = drive[t % chunk]  # already << 6

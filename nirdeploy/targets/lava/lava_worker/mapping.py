@@ -25,6 +25,7 @@ WEIGHT_MAX = 254  # the largest mantissa lava-nc keeps in every sign mode
 ACTIVATION_SHIFT = 6
 DECAY_UNIT = 4096
 BIAS_MANT_MAX, BIAS_EXP_MAX = 4095, 7
+V_LIMIT = 2**23  # v is 24-bit
 
 
 class MappingError(ValueError):
@@ -48,6 +49,7 @@ class Population:
     leak: np.ndarray  # per neuron, thresholds per step: v_leak's pull (and, for IF/LIF, Affine biases)
     depth: int
     strict: bool = False  # fire where v > 1 (the producer's test), else where v >= 1
+    v_initial: np.ndarray = None  # per neuron, in thresholds: v when the population's first step starts
 
     @property
     def groups(self) -> list:
@@ -65,7 +67,14 @@ class Population:
                 raise MappingError(self.name, f"{field_name} reaches {value[(value < 0) | (value >= DECAY_UNIT)][0]} "
                                    "in Loihi's 12-bit decay, outside 0..4095; keep tau between dt and 4096 dt")
         mant, exp = fixed_bias(self.name, self.leak * vth)
-        return {"du": du, "dv": dv, "vth": vth, "bias_mant": mant, "bias_exp": exp}
+        start = np.round(self.v_initial * vth * 2**ACTIVATION_SHIFT).astype(np.int64)
+        if np.any(np.abs(start) >= V_LIMIT):
+            raise MappingError(self.name, f"an initial potential of {np.max(np.abs(self.v_initial)):.3g} thresholds "
+                               "exceeds Loihi's 24-bit v at this weight scale; start v nearer to v_reset")
+        return {"du": du, "dv": dv, "vth": vth, "bias_mant": mant, "bias_exp": exp, "v_init": start}
+
+
+POPULATION_ARRAYS = ("du", "dv", "gain", "leak", "v_initial")
 
 
 @dataclass
@@ -122,7 +131,7 @@ class Plan:
         populations = []
         for pop in self.populations.values():
             populations.append({"name": pop.name, "size": pop.size, "depth": pop.depth, "strict": pop.strict})
-            arrays.update({f"population {pop.name} {key}": getattr(pop, key) for key in ("du", "dv", "gain", "leak")})
+            arrays.update({f"population {pop.name} {key}": getattr(pop, key) for key in POPULATION_ARRAYS})
         projections = []
         for index, p in enumerate(self.projections):
             projections.append({"via": list(p.via), "pre": p.pre, "post": p.post})
@@ -138,8 +147,9 @@ class Plan:
         structure = json.loads((Path(folder) / "plan.json").read_text())
         arrays = np.load(Path(folder) / "plan.npz")
         populations = {
-            p["name"]: Population(p["name"], p["size"], *(arrays[f"population {p['name']} {key}"]
-                                                           for key in ("du", "dv", "gain", "leak")), p["depth"], p["strict"])
+            p["name"]: Population(p["name"], p["size"], **{key: arrays[f"population {p['name']} {key}"]
+                                                           for key in POPULATION_ARRAYS}, depth=p["depth"],
+                                  strict=p["strict"])
             for p in structure["populations"]
         }
         projections = [Projection(tuple(p["via"]), p["pre"], p["post"], arrays[f"projection {index}"])
@@ -151,8 +161,8 @@ class Plan:
 def population(name: str, d, depth: int) -> Population:
     """The normalised CUBA LIF parameters that compute dynamics ``d`` (a nirdeploy.semantics.Dynamics)
     exactly, in real arithmetic: with ``D = v_threshold - v_reset``, ``u = v_gain i / D`` (du = 1 - i_decay;
-    without a current du = 1 and ``u = v_gain x / D``), ``dv = 1 - v_decay`` and the constant
-    ``(drive - dv v_reset) / D`` per step."""
+    without a current du = 1 and ``u = v_gain x / D``), ``dv = 1 - v_decay``, the constant
+    ``(drive - dv v_reset) / D`` per step and v starting at ``(v_initial - v_reset) / D``."""
     span = np.asarray(d.v_threshold - d.v_reset, dtype=np.float64).ravel()
     if np.any(span <= 0):
         raise MappingError(name, "v_threshold must exceed v_reset (Lava resets to 0 and fires above it)")
@@ -163,11 +173,11 @@ def population(name: str, d, depth: int) -> Population:
 
     dv = per_neuron(1.0 - d.v_decay)
     leak = (per_neuron(d.drive) - dv * per_neuron(d.v_reset)) / span
-    strict = d.threshold_test == ">"
+    start = dict(strict=d.threshold_test == ">", v_initial=(per_neuron(d.v_initial) - per_neuron(d.v_reset)) / span)
     if d.i_decay is None:
-        return Population(name, size, np.ones(size), dv, per_neuron(d.v_gain) / span, leak, depth, strict)
+        return Population(name, size, np.ones(size), dv, per_neuron(d.v_gain) / span, leak, depth, **start)
     gain = per_neuron(d.v_gain * d.i_gain) / span
-    return Population(name, size, per_neuron(1.0 - d.i_decay), dv, gain, leak, depth, strict)
+    return Population(name, size, per_neuron(1.0 - d.i_decay), dv, gain, leak, depth, **start)
 
 
 def make_plan(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> Plan:

@@ -3,8 +3,8 @@
 Sources are RingBuffers (input ``t`` is sent in Lava step ``t``); each Dense
 delivers one step later, so a population ``depth`` hops from the inputs computes
 the reference's step ``t`` in Lava step ``t + depth``. To stay exact, constants
-start at that step: each population's leak (bias_mant) is set between run
-segments at ``depth``, and Affine biases into a CubaLIF (which must pass through
+start at that step: each population's leak (bias_mant) and, where its producer
+starts v off the reset value, its v are set between run segments at ``depth``, and Affine biases into a CubaLIF (which must pass through
 its current) arrive through a Dense from a RingBuffer of ones that switches on
 at ``depth - 1``.
 """
@@ -43,8 +43,8 @@ def _connection(weights: np.ndarray, copies: int):
 def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tuple:
     """Processes for a batch, one copy of the network per sample (each process holds every copy's neurons,
     sample-major), one LIF process per group of a population's neurons that share du and dv; ``inputs``
-    maps Input nodes to ``[T, B, n]`` spikes. Returns (a process to run, leaks to set by depth, recorder
-    files: population -> [(neuron indices, file)])."""
+    maps Input nodes to ``[T, B, n]`` spikes. Returns (a process to run, depth -> [(LIF, leak, initial v)]
+    to set there, recorder files: population -> [(neuron indices, file)])."""
     batch = next(iter(inputs.values())).shape[1]
     dtype = np.int32 if fixed else np.float64
     # node -> [(indices of its neurons, OutPort)]; population -> [(indices, LIF)]
@@ -61,13 +61,13 @@ def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tu
             if fixed:
                 lif = LIF(shape=shape, du=int(p["du"][group[0]]), dv=int(p["dv"][group[0]]), vth=p["vth"],
                           bias_mant=0, bias_exp=np.tile(p["bias_exp"][group], batch), name=name)
-                leak = np.tile(p["bias_mant"][group], batch)
+                leak, start = np.tile(p["bias_mant"][group], batch), np.tile(p["v_init"][group], batch)
             else:
                 lif = LIF(shape=shape, du=pop.du[group[0]], dv=pop.dv[group[0]], vth=1.0 if pop.strict else FLOAT_VTH,
                           bias_mant=0.0, name=name)
-                leak = np.tile(pop.leak[group], batch)
+                leak, start = np.tile(pop.leak[group], batch), np.tile(pop.v_initial[group], batch)
             neurons[name].append((group, lif))
-            leaks.setdefault(pop.depth, []).append((lif, leak))
+            leaks.setdefault(pop.depth, []).append((lif, leak, start))
         senders[name] = [(group, lif.s_out) for group, lif in neurons[name]]
     for p in plan.projections:
         weights = _quantised(plan, p.weights, p.post, fixed)
@@ -120,8 +120,10 @@ def simulate(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) ->
             if depth > done:
                 process.run(condition=RunSteps(num_steps=depth - done), run_cfg=config)
                 done = depth
-            for neuron, leak in leaks[depth]:
+            for neuron, leak, start in leaks[depth]:
                 neuron.bias_mant.set(np.asarray(leak))
+                if np.any(start):
+                    neuron.v.set(np.asarray(start))
         process.run(condition=RunSteps(num_steps=steps - done), run_cfg=config)
     finally:
         if process.runtime is not None:

@@ -26,6 +26,9 @@ def chain(plan: Plan) -> list:
         raise MappingError("(graph)", f"netx's Network takes one input; the graph has {list(plan.inputs)}")
     (current,) = plan.inputs
     for pop in plan.populations.values():
+        if np.any(pop.v_initial):
+            raise MappingError(pop.name, "starts v off its reset value, which netx's file cannot say (its neurons "
+                               "start at 0); run it with the Lava target instead of writing a .net file")
         if len(pop.groups) > 1:
             raise MappingError(pop.name, f"has {len(pop.groups)} different (tau_syn, tau_mem) or tau values: netx's "
                                "layers have one neuron configuration each")
