@@ -102,7 +102,7 @@ def check(
 def _node_types(graph, profile) -> list:
     return [
         Problem(name, "node type", type(node).__name__, ", ".join(profile.nodes),
-                f"replace it with supported nodes or choose another target")
+                "replace it with supported nodes or choose another target")
         for name, node in graph.nodes.items()
         if type(node).__name__ not in profile.nodes
     ]

@@ -118,8 +118,6 @@ def output_delay(agreement, name: str) -> int:
 def versions() -> dict:
     import platform
 
-    import spikingjelly
-
     from . import __version__
 
     found = {"python": platform.python_version(), "nirdeploy": __version__, "torch": torch.__version__,

@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import nir
-import numpy as np
 import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional

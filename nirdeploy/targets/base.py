@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import nir
 import torch
 from spikingjelly.activation_based import functional
 from tqdm import tqdm

@@ -10,7 +10,7 @@ per-neuron factor goes into the weights (``gain``) or into a constant per step
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nir
