@@ -29,9 +29,7 @@ import numpy as np
 from . import __version__
 from .errors import DtMismatchError, InvalidArgumentError, UnsupportedNodeError
 
-SPIKING_TYPES = (nir.IF, nir.LIF, nir.CubaLIF)
-NEURON_TYPES = SPIKING_TYPES + (nir.I, nir.LI, nir.CubaLI)
-CURRENT_TYPES = (nir.CubaLIF, nir.CubaLI)
+NEURON_TYPES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI)
 WEIGHT_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)
 STATEFUL_TYPES = NEURON_TYPES + (nir.Delay,)
 
@@ -42,7 +40,6 @@ RESET_MODE = "reset_mode"  # "subtract": v -= v_threshold at a spike
 LEAK_FORM = "leak_form"  # "multiply": by dt/tau instead of dividing by tau/dt
 DECAY_INPUT = "decay_input"  # "true" / "false" where r alone would mislead
 
-RESETS = ("hard", "subtract", "subtract-delayed")
 ROCKPOOL_MAX_SPIKES = 2.0**16
 SNNTORCH_DT = 1e-4  # snnTorch's exporter writes tau = dt / (1 - beta) with this dt, whatever the user's
 
@@ -127,7 +124,8 @@ def _require(name: str, node, condition, what: str, producer: str) -> None:
     if not np.all(condition):
         raise UnsupportedNodeError(
             f"node '{name}' ({type(node).__name__}) has {what}, which {producer}'s neurons cannot express; "
-            f"resolve it with producer='spikingjelly' (nirdeploy's reference) instead"
+            "if another framework wrote the file, name it (--producer, producer=...); --producer spikingjelly "
+            "reads it with nirdeploy's reference conventions"
         )
 
 
