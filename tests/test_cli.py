@@ -122,6 +122,20 @@ def test_check_and_inspect_take_the_producer(snntorch_file):
     assert lava.returncode == 1 and "snnTorch Leaky: subtracting the threshold one step late" in lava.stdout
 
 
+def test_a_run_says_which_conventions_it_assumed(snntorch_file, tmp_path):
+    config = tmp_path / "foreign.yaml"
+    config.write_text(yaml.safe_dump({"model": {"nir": str(snntorch_file)}, "dt": 1e-4, "targets": {"snntorch": {}},
+                                      "input": {"poisson": {"rate": 0.3, "steps": 50, "batch": 2}}}))
+    assumed = nirdeploy("run", config, "--out", tmp_path / "runs")
+    report = json.loads(next((tmp_path / "runs").iterdir()).joinpath("report.json").read_text())
+    assert assumed.returncode == 0 and report["producer"] == "spikingjelly"
+    assert "were assumed" in report["assumption"] and "snntorch" in report["assumption"]
+    assert "**warning**" in assumed.stdout
+    named = nirdeploy("run", config, "--out", tmp_path / "named", "--producer", "snntorch")
+    report = json.loads(next((tmp_path / "named").iterdir()).joinpath("report.json").read_text())
+    assert named.returncode == 0 and report["producer"] == "snntorch" and report["assumption"] is None
+
+
 def test_a_contradicting_dt_is_a_check_error_unless_overridden(graph_file):
     refused = nirdeploy("check", graph_file, "--target", "snntorch", "--dt", 2e-3)
     assert refused.returncode == 1 and "--dt-override" in refused.stdout and "--dt 0.001" in refused.stdout
