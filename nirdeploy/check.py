@@ -9,7 +9,7 @@ import nir
 import numpy as np
 
 from .errors import UnsupportedNodeError
-from .passes import node_fields, recurrent_edges
+from .passes import node_fields
 from .semantics import NEURON_TYPES, WEIGHT_TYPES, Semantics, load, recorded_dt
 from .table import format_table
 from .targets import Problem, Target, get_target
@@ -87,7 +87,7 @@ def check(
                                        "the producer's", semantics.assumption(), "warning"))
     flat, profile = semantics.graph, target.profile
     report.problems += _node_types(flat, profile)
-    report.problems += _recurrence(flat, profile)
+    report.problems += _recurrence(semantics, profile)
     report.problems += _dt(flat, profile, semantics.dt, recorded_dt(flat), dt_override)
     report.problems += _parameters(flat, profile)
     report.problems += _dynamics(semantics, profile)
@@ -108,9 +108,9 @@ def _node_types(graph, profile) -> list:
     ]
 
 
-def _recurrence(graph, profile) -> list:
+def _recurrence(semantics: Semantics, profile) -> list:
     try:
-        edges = recurrent_edges(graph)
+        edges = semantics.recurrent_edges
     except UnsupportedNodeError as error:
         return [Problem("(graph)", "algebraic loop", str(error).split(":")[0], "a neuron or Delay in every cycle",
                         "add a Delay or a neuron to the loop")]

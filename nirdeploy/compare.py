@@ -105,7 +105,7 @@ def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bo
     A target whose layers lag the reference (``Profile.delay``) gets as many extra steps of zero
     input as its deepest layer lags, so that its outputs cover every step of the reference's.
     """
-    deepest = max(synaptic_hops(semantics.graph).values(), default=0)
+    deepest = max(synaptic_hops(semantics.graph, semantics.recurrent_edges).values(), default=0)
     runs = {}
     for name, options in targets.items():
         target = get_target(name.partition("/")[0])
@@ -120,7 +120,7 @@ def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bo
 def agreement_report(semantics: Semantics, runs: dict, reference: str = "reference") -> CompareReport:
     """Compare every run in ``runs`` with the ``reference`` run, shifting out each target's hop delay."""
     graph = semantics.graph
-    hops = synaptic_hops(graph)
+    hops = synaptic_hops(graph, semantics.recurrent_edges)
     output_names = [name for name, node in graph.nodes.items() if isinstance(node, nir.Output)]
     ref_out, ref_layers, _ = runs[reference]
     report = CompareReport(semantics.dt, ref_out[0].shape[0], semantics.producer, semantics.assumption())

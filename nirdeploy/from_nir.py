@@ -26,7 +26,6 @@ from . import layers
 from .errors import InvalidArgumentError, UnsupportedNodeError
 from .graphfile import type_mismatches
 from .neurons import reference_neuron
-from .passes import recurrent_edges
 from .semantics import NEURON_TYPES, Semantics, check_dt, load
 
 LAYER_NODES = (
@@ -214,7 +213,7 @@ def build_graph_module(semantics: Semantics, make_neuron: Callable = reference_n
     mismatches = type_mismatches(graph)
     if mismatches:
         raise UnsupportedNodeError(f"{source}: shapes of connected nodes disagree: {'; '.join(mismatches)}")
-    recurrent = recurrent_edges(graph)
+    recurrent = semantics.recurrent_edges
     forward = [edge for edge in graph.edges if edge not in recurrent]
     order = _topological_order(graph, forward)
     predecessors = {name: [pre for pre, post in forward if post == name] for name in graph.nodes}

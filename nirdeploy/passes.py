@@ -1,5 +1,7 @@
 """Graph passes: small functions on ``nir.NIRGraph`` used before a graph is simulated or checked."""
 
+from typing import Optional
+
 import nir
 
 from .errors import UnsupportedNodeError
@@ -113,9 +115,11 @@ def recurrent_edges(graph: nir.NIRGraph) -> list:
     return delayed
 
 
-def synaptic_hops(graph: nir.NIRGraph) -> dict:
-    """node -> the most weight layers (Affine, Linear, Conv) on a feed-forward path from an input to it."""
-    forward = [edge for edge in graph.edges if edge not in recurrent_edges(graph)]
+def synaptic_hops(graph: nir.NIRGraph, recurrent: Optional[list] = None) -> dict:
+    """node -> the most weight layers (Affine, Linear, Conv) on a feed-forward path from an input to it;
+    ``recurrent``: the graph's recurrent edges, where they are known already."""
+    recurrent = recurrent_edges(graph) if recurrent is None else recurrent
+    forward = [edge for edge in graph.edges if edge not in recurrent]
     hops = {name: 0 for name, node in graph.nodes.items() if isinstance(node, nir.Input)}
     changed = True
     while changed:

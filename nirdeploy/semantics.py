@@ -19,6 +19,7 @@ names it, ``native`` holds its parameters). docs/semantics.md states the same
 model in prose and lists every producer rule.
 """
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -105,6 +106,14 @@ class Semantics:
 
     def __getitem__(self, name: str) -> Dynamics:
         return self.dynamics[name]
+
+    @functools.cached_property
+    def recurrent_edges(self) -> list:
+        """The edges that carry last step's value, one per cycle (the recurrence rule of every producer:
+        docs/semantics.md, "Time"); an algebraic loop raises UnsupportedNodeError naming its nodes."""
+        from .passes import recurrent_edges
+
+        return recurrent_edges(self.graph)
 
     def assumption(self) -> Optional[str]:
         """The sentence that says which conventions were assumed and how to change that, if any were."""

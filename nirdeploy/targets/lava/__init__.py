@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ...errors import OutputExistsError, TargetError
-from ...passes import recurrent_edges, synaptic_hops
+from ...passes import synaptic_hops
 from ...semantics import Semantics
 from .. import Deployment, Problem, Target
 from . import lava_worker, runtime
@@ -63,9 +63,9 @@ def run_worker(folder: Path, timeout: float, python: Optional[Path] = None) -> N
         raise TargetError(f"the Lava worker exited with status {process.returncode}:\n{output[-3000:]}")
 
 
-def _timing_problems(flat: nir.NIRGraph, plan, depths: dict) -> list:
+def _timing_problems(semantics: Semantics, plan, depths: dict) -> list:
     """Projections whose Lava delay (one step per Dense, on Lava's per-depth timeline) is not the reference's."""
-    recurrent = set(recurrent_edges(flat))
+    recurrent = set(semantics.recurrent_edges)
     problems = []
     for p in plan.projections:
         delayed = any(edge in recurrent for edge in zip(p.path, p.path[1:]))
@@ -107,13 +107,17 @@ def _population_errors(semantics: Semantics) -> list:
     return errors
 
 
+def hops(semantics: Semantics) -> dict:
+    return synaptic_hops(semantics.graph, semantics.recurrent_edges)
+
+
 class LavaTarget(Target):
     def runtime_status(self) -> tuple:
         ready, detail = runtime.status()
         return ready, detail if ready else f"{detail} (without it, precision='fixed', simulator='emulation' runs)"
 
     def plan(self, semantics: Semantics):
-        return make_plan(semantics.graph, semantics.dynamics, synaptic_hops(semantics.graph))
+        return make_plan(semantics.graph, semantics.dynamics, hops(semantics))
 
     def check_graph(self, semantics: Semantics) -> list:
         if any(type(node).__name__ not in self.profile.nodes for node in semantics.graph.nodes.values()):
@@ -126,7 +130,7 @@ class LavaTarget(Target):
             plan = self.plan(semantics)
         except MappingError as error:
             return [_mapping_problem(error)]
-        return _timing_problems(semantics.graph, plan, synaptic_hops(semantics.graph)) + _fixed_point_problems(plan)
+        return _timing_problems(semantics, plan, hops(semantics)) + _fixed_point_problems(plan)
 
     def deploy(self, semantics: Semantics, precision: str = "float", timeout: float = 300,
                netx_path=None, overwrite: bool = False, simulator: str = "lava") -> Deployment:
