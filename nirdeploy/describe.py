@@ -37,10 +37,12 @@ def describe_graph(graph: nir.NIRGraph, semantics=None, prefix: str = "") -> dic
                       "metadata": {k: str(v) for k, v in node.metadata.items()}})
     description = {"nodes": nodes, "edges": [[prefix + a, prefix + b] for a, b in graph.edges],
                    "metadata": {k: str(v) for k, v in (graph.metadata or {}).items()}}
-    if semantics is not None:
-        description["dynamics"] = {"producer": semantics.producer, "dt": semantics.dt,
-                                   "assumption": semantics.assumption(),
-                                   "neurons": {name: _dynamics(d) for name, d in semantics.dynamics.items()}}
+    description["dynamics"] = None if semantics is None else {
+        "producer": semantics.producer,
+        "dt": semantics.dt,
+        "assumption": semantics.assumption(),
+        "neurons": {name: _dynamics(d) for name, d in semantics.dynamics.items()},
+    }
     return description
 
 
@@ -64,8 +66,10 @@ def format_description(description: dict) -> str:
     edges = ", ".join(f"{a} -> {b}" for a, b in description["edges"])
     metadata = [f"  {k}: {v}" for k, v in description["metadata"].items()] or ["  (none: the producer recorded no dt)"]
     lines = [*format_table(rows), "", f"edges: {edges}", "", "metadata:", *metadata]
-    if "dynamics" in description:
-        dynamics = description["dynamics"]
+    dynamics = description["dynamics"]
+    if dynamics is None:
+        lines += ["", "dynamics per step: the graph records no dt; give --dt (and --producer) to see them"]
+    else:
         lines += ["", f"dynamics per step ({dynamics['producer']}'s conventions, dt={dynamics['dt']:g} s):"]
         rows = [("node", "rule", "per step")]
         rows += [(name, d["rule"], ", ".join(f"{k}={v}" for k, v in d.items() if k != "rule"))

@@ -477,7 +477,7 @@ def resolve_dt(graph: nir.NIRGraph, dt: Optional[float], dt_override: bool, sour
     if dt is None:
         if recorded is None:
             raise InvalidArgumentError(f"{source} records no dt (graph.metadata['dt']); give the time step in "
-                                       "seconds (--dt on the command line, dt=... in Python)")
+                                       f"seconds (--dt on the command line, dt=... in Python).{_dt_hint(graph)}")
         return check_dt(recorded)
     dt = check_dt(dt)
     if recorded is None or dt_override or math.isclose(recorded, dt, rel_tol=1e-9):
@@ -487,6 +487,15 @@ def resolve_dt(graph: nir.NIRGraph, dt: Optional[float], dt_override: bool, sour
         f"Use dt={recorded:g} (--dt {recorded:g}) to reproduce the exported network, or dt_override=True "
         f"(--dt-override) to discretise its time constants at dt={dt:g} s instead."
     )
+
+
+def _dt_hint(graph: nir.NIRGraph) -> str:
+    """What the file's marks say about the dt it was written for."""
+    written = rockpool_written_dt(graph)
+    if written is not None:
+        return f" Its fields fit Rockpool's export at dt={written:g} s (--dt {written:g} --producer rockpool)."
+    suspects = fingerprints(graph)
+    return f" Its fields fit the export of {' or '.join(suspects)}." if suspects else ""
 
 
 def resolve_node(name: str, node: nir.NIRNode, dt: float, producer: str) -> Dynamics:
@@ -506,6 +515,19 @@ def _rockpool_steps(r) -> np.ndarray:
     return low
 
 
+def rockpool_written_dt(graph: nir.NIRGraph) -> Optional[float]:
+    """The one dt at which every LIF / CubaLIF node has Rockpool's ``r = tau exp(-dt/tau) / dt``, if there is
+    one (to 6 significant digits, as Rockpool's float32 fields allow)."""
+    neurons = [n for n in graph.nodes.values() if isinstance(n, NEURON_TYPES)]
+    if not neurons or not all(isinstance(n, (nir.LIF, nir.CubaLIF)) for n in neurons):
+        return None
+    dts = np.concatenate([(_rockpool_steps(n.r) * _array(n.tau if hasattr(n, "tau") else n.tau_mem)).ravel()
+                          for n in neurons])
+    if not np.all(np.isfinite(dts)) or np.ptp(dts) > 1e-4 * np.max(dts):
+        return None
+    return float(f"{np.median(dts):.6g}")
+
+
 def fingerprints(graph: nir.NIRGraph) -> list:
     """Producers whose exporters leave the marks this graph carries (a hint for the user, never a choice)."""
     neurons = [node for node in graph.nodes.values() if isinstance(node, NEURON_TYPES)]
@@ -517,9 +539,7 @@ def fingerprints(graph: nir.NIRGraph) -> list:
     if all(isinstance(n, (nir.LIF, nir.CubaLIF)) for n in neurons) and all(
             np.allclose(_per_step(tau, n.r), 1, rtol=1e-5) for n, tau in leaky):
         found.append("snntorch")  # r = tau / 1e-4
-    dts = np.concatenate([(_rockpool_steps(n.r) * tau).ravel() for n, tau in leaky]) if leaky else np.zeros(0)
-    one_dt = len(leaky) == len(neurons) and np.all(np.isfinite(dts)) and np.ptp(dts) <= 1e-4 * np.max(dts)
-    if any("Torch" in name for name in graph.nodes) or (not unit_gains and one_dt):
+    if any("Torch" in name for name in graph.nodes) or (not unit_gains and rockpool_written_dt(graph)):
         found.append("rockpool")  # node names like 1_LIFTorch; r = tau exp(-dt/tau) / dt at one dt
     if unit_gains and any(np.any(tau < 1e-4) for _, tau in leaky):
         found.append("norse")  # tau = dt / tau_inv: microseconds
@@ -568,9 +588,9 @@ def resolve(graph: nir.NIRGraph, dt: Optional[float] = None, producer: Optional[
     assumed) and every neuron node's :class:`Dynamics`."""
     from .passes import flatten_subgraphs  # passes reads this module's node types
 
-    dt = resolve_dt(graph, dt, dt_override, source)
-    name, assumed = choose_producer(producer, graph)
     flat = flatten_subgraphs(graph)
+    dt = resolve_dt(flat, dt, dt_override, source)
+    name, assumed = choose_producer(producer, flat)
     dynamics = {}
     for node_name, node in flat.nodes.items():
         check_fields(node_name, node, source, name)

@@ -213,3 +213,17 @@ def test_ties_spike_where_the_test_is_greater_or_equal(target):
     out, layers = nirdeploy.deploy(graph, target).run(x, record=True)
     lag = 1 if target == "lava" else 0  # Lava's Dense delivers one step late
     assert expected.sum() > 10 and np.array_equal(layers["a"][lag:].numpy(), expected[: 40 - lag])
+
+
+def test_a_missing_dt_says_what_the_fields_imply():
+    """Rockpool writes r = tau exp(-dt/tau) / dt: two layers with different taus agree on dt = 1 ms."""
+    def rockpool_lif(tau):
+        tau = np.full(3, tau)
+        return nir.LIF(tau=tau, r=tau * np.exp(-DT / tau) / DT, v_leak=np.zeros(3), v_threshold=np.ones(3),
+                       v_reset=np.zeros(3))
+
+    graph = chain(rockpool_lif(0.02), rockpool_lif(0.005))
+    graph.metadata = {}
+    with pytest.raises(nirdeploy.InvalidArgumentError, match=r"records no dt.*--dt.*Rockpool's export at dt=0.001 s"):
+        resolve(graph)
+    assert resolve(graph, DT, "rockpool")["a"].rule == "Rockpool LIFNeuronTorch"
