@@ -14,7 +14,9 @@ import nir
 import numpy as np
 import torch
 
-from nirdeploy.compare import run_targets, synaptic_hops
+from nirdeploy.compare import run_targets
+from nirdeploy.passes import synaptic_hops
+from nirdeploy.semantics import resolve
 from nirdeploy.targets import get_target
 
 DT = 1e-3
@@ -41,8 +43,9 @@ def network(tau_mem: float, tau_syn: float, seed: int = 0) -> nir.NIRGraph:
 
 
 def measure(graph: nir.NIRGraph, spikes: torch.Tensor) -> list:
-    runs = run_targets(graph, (spikes,), {"reference": {}, **RUNS}, DT)
-    hops = synaptic_hops(graph)
+    semantics = resolve(graph, DT)
+    runs = run_targets(semantics, (spikes,), {"reference": {}, **RUNS})
+    hops = synaptic_hops(semantics.graph)
     ref_out, ref_layers, _ = runs.pop("reference")
     rows = []
     for name, (out, layers, seconds) in runs.items():

@@ -15,7 +15,8 @@ import yaml
 import nirdeploy
 from nirdeploy import InvalidArgumentError, ProfileError, TargetError
 from nirdeploy.check import quantisation_error
-from nirdeploy.compare import agreement, synaptic_hops
+from nirdeploy.compare import agreement
+from nirdeploy.passes import synaptic_hops
 from nirdeploy.targets import Target, available_targets, get_target
 from nirdeploy.targets.profile import builtin_profiles, load_profile, parse_profile
 
