@@ -30,8 +30,11 @@ def deploy_on(target: Target, semantics: Semantics, options: dict) -> Deployment
         accepted = [name for name in parameters if name != "semantics"]
         unknown = sorted(set(options) - set(accepted))
         if unknown:
+            graph_words = (" (the producer and dt belong to the graph: nirdeploy.deploy(..., producer=, dt=), "
+                           "--producer / --dt, or model.producer and dt in a config)"
+                           if {"producer", "dt", "dt_override"} & set(unknown) else "")
             raise InvalidArgumentError(f"target '{target.name}' takes no deploy option(s) {', '.join(unknown)}; "
-                                       f"its options: {', '.join(accepted) or 'none'}")
+                                       f"its options: {', '.join(accepted) or 'none'}{graph_words}")
     report = check(semantics, target)
     if not report.ok:
         reasons = "; ".join(f"node {p.node}: {p.rule} ({p.found}; {p.suggestion})" for p in report.errors)

@@ -16,7 +16,9 @@ import nirdeploy
 from nirdeploy import InvalidArgumentError, ProfileError, TargetError
 from nirdeploy.check import quantisation_error
 from nirdeploy.compare import agreement
+from nirdeploy.deploy import deploy_on
 from nirdeploy.passes import synaptic_hops
+from nirdeploy.semantics import resolve
 from nirdeploy.targets import Target, available_targets, get_target
 from nirdeploy.targets.profile import builtin_profiles, load_profile, parse_profile
 
@@ -211,6 +213,8 @@ def test_an_option_a_target_does_not_take_is_an_error_listing_its_options():
     with pytest.raises(InvalidArgumentError, match="'snntorch' takes no deploy option.s. precision; its options: "
                                                    "device, dtype"):
         nirdeploy.deploy(g, "snntorch", precision="fixed")
+    with pytest.raises(InvalidArgumentError, match="takes no deploy option.s. producer.*belong to the graph.*--producer"):
+        deploy_on(get_target("lava"), resolve(g, 1e-3), {"producer": "snntorch"})
     # compare's shared options reach the reference too, which refuses them by name
     with pytest.raises(InvalidArgumentError, match="'reference' takes no deploy option.s. precision"):
         nirdeploy.compare(g, torch.zeros(4, 1, 3), targets=["lava"], precision="fixed")
