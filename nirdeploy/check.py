@@ -176,13 +176,7 @@ def _dynamics(semantics: Semantics, profile) -> list:
         if not d.spiking:
             continue
         if d.reset not in profile.reset_modes:
-            delayed_only = d.reset == "subtract-delayed" and "subtract" in profile.reset_modes
-            problems.append(Problem(
-                name, "reset mode", f"{d.rule}: {RESET_WORDS[d.reset]}", ", ".join(RESET_WORDS[m] for m in profile.reset_modes),
-                "spikes differ only while v stays above threshold after a reset; compare measures it" if delayed_only
-                else f"{profile.name} cannot reset this way; retrain with "
-                f"{' or '.join(RESET_WORDS[m] for m in profile.reset_modes)} (in SpikingJelly, v_reset=None subtracts "
-                "the threshold, a number resets to it)", "warning" if delayed_only else "error"))
+            problems.append(_reset_problem(name, d, profile))
         if test not in (d.threshold_test, "any"):
             problems.append(Problem(name, "threshold comparison", f"{d.rule}: v {d.threshold_test} v_threshold",
                                     f"v {test} v_threshold ({profile.name})",
@@ -201,6 +195,19 @@ def _dynamics(semantics: Semantics, profile) -> list:
                                     "v_reset (0 with subtractive reset)", f"{profile.name} starts every neuron "
                                     "at its reset potential; set v_reset to the resting potential", "error"))
     return problems
+
+
+def _reset_problem(name: str, d, profile) -> Problem:
+    """A reset the target does not perform: an error, except snnTorch's delayed subtraction on a target that
+    subtracts in the same step (they differ only while v stays above threshold)."""
+    offered = [RESET_WORDS[mode] for mode in profile.reset_modes]
+    found = f"{d.rule}: {RESET_WORDS[d.reset]}"
+    if d.reset == "subtract-delayed" and "subtract" in profile.reset_modes:
+        return Problem(name, "reset mode", found, ", ".join(offered), "spikes differ only while v stays above "
+                       "threshold after a reset; compare measures it", "warning")
+    return Problem(name, "reset mode", found, ", ".join(offered), f"{profile.name} cannot reset this way; retrain "
+                   f"with {' or '.join(offered)} (in SpikingJelly, v_reset=None subtracts the threshold, a number "
+                   "resets to it)")
 
 
 def _delays(profile) -> list:
