@@ -344,14 +344,19 @@ def norse_iaf_step(x, s, p):
     return z, {"v": (1 - z) * v + z * p.v_reset}
 
 
+def _rockpool_spikes(v, p):
+    """Rockpool's spikes: ``floor(v / thr)`` where ``v >= thr``, at most ``max_spikes`` per step."""
+    spikes = (v >= p.v_threshold) * torch.floor(v / p.v_threshold)
+    return spikes.clamp(max=p.max_spikes).to(v.dtype)
+
+
 def rockpool_lif_step(x, s, p):
     """Rockpool 3.1 LIFTorch: the input enters the current, both decay, v takes the decayed current."""
     i = s["i"] + x
     v = s["v"] * p.alpha
     i = i * p.beta
     v = v + i + p.v_leak
-    spikes = (v >= p.v_threshold) * torch.floor(v / p.v_threshold)
-    spikes = spikes.clamp(max=p.max_spikes).to(v.dtype)
+    spikes = _rockpool_spikes(v, p)
     return spikes, {"v": v - spikes * p.v_threshold, "i": i}
 
 
@@ -360,8 +365,7 @@ def rockpool_lif_neuron_step(x, s, p):
     v = s["v"] * p.alpha
     v = v + x
     v = v + p.v_leak
-    spikes = (v >= p.v_threshold) * torch.floor(v / p.v_threshold)
-    spikes = spikes.clamp(max=p.max_spikes).to(v.dtype)
+    spikes = _rockpool_spikes(v, p)
     return spikes, {"v": v - spikes * p.v_threshold}
 
 

@@ -129,6 +129,11 @@ def _array(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def _membrane_tau(node) -> np.ndarray:
+    """A leaky neuron's membrane time constant: LIF / LI's ``tau``, CubaLIF / CubaLI's ``tau_mem``."""
+    return _array(node.tau if hasattr(node, "tau") else node.tau_mem)
+
+
 def _require(name: str, node, condition, what: str, producer: str) -> None:
     if not np.all(condition):
         raise UnsupportedNodeError(
@@ -228,7 +233,7 @@ def snntorch_parameters(name, node) -> dict:
     """snnTorch's own parameters behind a LIF (Leaky) or CubaLIF (Synaptic) node its exporter wrote."""
     _require(name, node, node.v_leak == 0, "v_leak != 0", "snnTorch")
     _require(name, node, node.v_reset == 0, "v_reset != 0", "snnTorch")
-    tau = node.tau if isinstance(node, nir.LIF) else node.tau_mem
+    tau = _membrane_tau(node)
     _require(name, node, np.isclose(_per_step(tau, node.r), 1, rtol=1e-5), "r != tau/dt", "snnTorch")
     parameters = dict(beta=_snntorch_decay(tau, node.r), v_threshold=_array(node.v_threshold))
     if isinstance(node, nir.CubaLIF):
@@ -256,9 +261,13 @@ def _unit_gains(name, node, fields) -> None:
         _require(name, node, getattr(node, field_name) == 1, f"{field_name} != 1", "Norse")
 
 
-def _norse_rate(tau, dt) -> np.ndarray:
-    """``dt * tau_inv`` as Norse computes it in float32, ``tau_inv = dt / tau`` being what its exporter inverted."""
-    tau_inv = np.float32(dt) / np.asarray(tau, np.float32)
+def _norse_inv(tau, dt) -> np.ndarray:
+    """Norse's float32 ``tau_inv = dt / tau``, undoing its exporter's ``tau = dt / tau_inv``."""
+    return np.float32(dt) / np.asarray(tau, np.float32)
+
+
+def _norse_rate(tau_inv, dt) -> np.ndarray:
+    """``dt * tau_inv``, the per-step factor, as Norse computes it in float32."""
     return (np.float32(dt) * tau_inv).astype(np.float64)
 
 
@@ -270,10 +279,9 @@ def norse_cubalif(name, node, dt) -> Dynamics:
     """LIFCell: ``j = i + x``; ``h = v + dt/tau_mem ((v_leak - v) + j)``; then ``i = j - dt/tau_syn j``.
     In the model's terms the current is ``j``: ``i_decay = 1 - dt/tau_syn``, ``i_gain = 1``. v starts at v_leak."""
     _unit_gains(name, node, ("r", "w_in"))
-    mem, syn = _norse_rate(node.tau_mem, dt), _norse_rate(node.tau_syn, dt)
-    native = dict(tau_mem_inv=np.float32(dt) / np.asarray(node.tau_mem, np.float32),
-                  tau_syn_inv=np.float32(dt) / np.asarray(node.tau_syn, np.float32), v_leak=_array(node.v_leak),
-                  v_threshold=_array(node.v_threshold), v_reset=_array(node.v_reset), dt=dt)
+    native = dict(tau_mem_inv=_norse_inv(node.tau_mem, dt), tau_syn_inv=_norse_inv(node.tau_syn, dt),
+                  v_leak=_array(node.v_leak), v_threshold=_array(node.v_threshold), v_reset=_array(node.v_reset), dt=dt)
+    mem, syn = _norse_rate(native["tau_mem_inv"], dt), _norse_rate(native["tau_syn_inv"], dt)
     return Dynamics(name, "CubaLIF", "norse", "Norse LIFCell", 1.0 - mem, mem, mem * _array(node.v_leak),
                     "norse.lif_cell", native, v_initial=_array(node.v_leak), i_decay=1.0 - syn, i_gain=np.ones(()),
                     **_norse_spiking(node))
@@ -282,9 +290,9 @@ def norse_cubalif(name, node, dt) -> Dynamics:
 def norse_lif(name, node, dt) -> Dynamics:
     """LIFBoxCell: ``h = v + dt/tau (x + v_leak - v)``; v starts at v_leak."""
     _unit_gains(name, node, ("r",))
-    mem = _norse_rate(node.tau, dt)
-    native = dict(tau_mem_inv=np.float32(dt) / np.asarray(node.tau, np.float32), v_leak=_array(node.v_leak),
+    native = dict(tau_mem_inv=_norse_inv(node.tau, dt), v_leak=_array(node.v_leak),
                   v_threshold=_array(node.v_threshold), v_reset=_array(node.v_reset), dt=dt)
+    mem = _norse_rate(native["tau_mem_inv"], dt)
     return Dynamics(name, "LIF", "norse", "Norse LIFBoxCell", 1.0 - mem, mem, mem * _array(node.v_leak),
                     "norse.lif_box", native, v_initial=_array(node.v_leak), **_norse_spiking(node))
 
@@ -292,8 +300,8 @@ def norse_lif(name, node, dt) -> Dynamics:
 def norse_li(name, node, dt) -> Dynamics:
     """LIBoxCell: ``v = v + dt/tau ((v_leak - v) + x)``, the output; v starts at v_leak."""
     _unit_gains(name, node, ("r",))
-    mem = _norse_rate(node.tau, dt)
-    native = dict(tau_mem_inv=np.float32(dt) / np.asarray(node.tau, np.float32), v_leak=_array(node.v_leak), dt=dt)
+    native = dict(tau_mem_inv=_norse_inv(node.tau, dt), v_leak=_array(node.v_leak), dt=dt)
+    mem = _norse_rate(native["tau_mem_inv"], dt)
     return Dynamics(name, "LI", "norse", "Norse LIBoxCell", 1.0 - mem, mem, mem * _array(node.v_leak),
                     "norse.li_box", native, v_initial=_array(node.v_leak))
 
@@ -307,18 +315,20 @@ def norse_if(name, node, dt) -> Dynamics:
 
 
 # --- Rockpool 3.1.0 ---------------------------------------------------------------------------------------
-def rockpool_dt(tau, r) -> float:
-    """Solve Rockpool's ``r dt = tau exp(-dt / tau)`` for dt (it stores no dt), from the first neuron."""
-    tau, r = float(np.ravel(tau)[0]), float(np.ravel(r)[0])
-    low, high = 0.0, tau
-    for _ in range(200):
-        mid = (low + high) / 2
-        low, high = (mid, high) if r * mid < tau * np.exp(-mid / tau) else (low, mid)
-    return float(np.float32(low))
+def rockpool_dts(tau, r) -> np.ndarray:
+    """Per neuron, the dt that solves Rockpool's ``r dt = tau exp(-dt / tau)`` (it stores no dt): with
+    ``u = dt / tau``, ``r = exp(-u) / u`` decreases in u, so u is found by bisection (in log u)."""
+    r = _array(r)
+    low, high = np.full(r.shape, 1e-9), np.full(r.shape, 50.0)
+    for _ in range(80):
+        mid = np.sqrt(low * high)
+        above = np.exp(-mid) / mid > r
+        low, high = np.where(above, mid, low), np.where(above, high, mid)
+    return (low * _array(tau)).ravel()
 
 
 def _rockpool_dt_matches(name, node, tau, dt) -> None:
-    written_for = rockpool_dt(tau, node.r)
+    written_for = float(np.float32(rockpool_dts(tau, node.r)[0]))
     if not np.isclose(written_for, dt, rtol=1e-5):
         raise UnsupportedNodeError(
             f"node '{name}' ({type(node).__name__}) was written by Rockpool for dt={written_for:g} s (its "
@@ -339,7 +349,7 @@ def rockpool_cubalif(name, node, dt) -> Dynamics:
     ``floor(h / thr)`` where ``h >= thr`` (at most 2**16), subtracted from v."""
     _require(name, node, node.w_in == 1, "w_in != 1", "Rockpool")
     _require(name, node, node.v_reset == 0, "v_reset != 0", "Rockpool")
-    _rockpool_dt_matches(name, node, node.tau_mem, dt)
+    _rockpool_dt_matches(name, node, _membrane_tau(node), dt)
     alpha, beta = _float32_exp_decay(node.tau_mem, dt), _float32_exp_decay(node.tau_syn, dt)
     native = dict(alpha=alpha, beta=beta, v_leak=_array(node.v_leak), v_threshold=_array(node.v_threshold))
     return Dynamics(name, "CubaLIF", "rockpool", "Rockpool LIFTorch", alpha, np.ones(()), _array(node.v_leak),
@@ -353,7 +363,7 @@ def rockpool_lif(name, node, dt) -> Dynamics:
     where ``h >= thr`` (at most 2**16), subtracted from v. Its exporter writes ``r = tau exp(-dt/tau)/dt``
     and drops the bias (v_leak = 0 in the file)."""
     _require(name, node, node.v_reset == 0, "v_reset != 0", "Rockpool")
-    _rockpool_dt_matches(name, node, node.tau, dt)
+    _rockpool_dt_matches(name, node, _membrane_tau(node), dt)
     alpha = _float32_exp_decay(node.tau, dt)
     native = dict(alpha=alpha, v_leak=_array(node.v_leak), v_threshold=_array(node.v_threshold))
     return Dynamics(name, "LIF", "rockpool", "Rockpool LIFNeuronTorch", alpha, np.ones(()), _array(node.v_leak),
@@ -505,24 +515,13 @@ def resolve_node(name: str, node: nir.NIRNode, dt: float, producer: str) -> Dyna
     return resolver(name, node, dt)
 
 
-def _rockpool_steps(r) -> np.ndarray:
-    """Per neuron, the dt/tau that solves Rockpool's ``r = exp(-dt/tau) / (dt/tau)`` (decreasing in dt/tau)."""
-    r = _array(r)
-    low, high = np.full(r.shape, 1e-9), np.full(r.shape, 50.0)
-    for _ in range(80):
-        mid = np.sqrt(low * high)
-        low, high = np.where(np.exp(-mid) / mid > r, mid, low), np.where(np.exp(-mid) / mid > r, high, mid)
-    return low
-
-
 def rockpool_written_dt(graph: nir.NIRGraph) -> Optional[float]:
     """The one dt at which every LIF / CubaLIF node has Rockpool's ``r = tau exp(-dt/tau) / dt``, if there is
     one (to 6 significant digits, as Rockpool's float32 fields allow)."""
     neurons = [n for n in graph.nodes.values() if isinstance(n, NEURON_TYPES)]
     if not neurons or not all(isinstance(n, (nir.LIF, nir.CubaLIF)) for n in neurons):
         return None
-    dts = np.concatenate([(_rockpool_steps(n.r) * _array(n.tau if hasattr(n, "tau") else n.tau_mem)).ravel()
-                          for n in neurons])
+    dts = np.concatenate([rockpool_dts(_membrane_tau(n), n.r) for n in neurons])
     if not np.all(np.isfinite(dts)) or np.ptp(dts) > 1e-4 * np.max(dts):
         return None
     return float(f"{np.median(dts):.6g}")
@@ -533,7 +532,7 @@ def fingerprints(graph: nir.NIRGraph) -> list:
     neurons = [node for node in graph.nodes.values() if isinstance(node, NEURON_TYPES)]
     if not neurons:
         return []
-    leaky = [(n, _array(n.tau if hasattr(n, "tau") else n.tau_mem)) for n in neurons if not isinstance(n, (nir.IF, nir.I))]
+    leaky = [(n, _membrane_tau(n)) for n in neurons if not isinstance(n, (nir.IF, nir.I))]
     unit_gains = all(np.all(getattr(n, "r", 1) == 1) and np.all(getattr(n, "w_in", 1) == 1) for n in neurons)
     found = []
     if all(isinstance(n, (nir.LIF, nir.CubaLIF)) for n in neurons) and all(
@@ -599,5 +598,5 @@ def resolve(graph: nir.NIRGraph, dt: Optional[float] = None, producer: Optional[
                 dynamics[node_name] = resolve_node(node_name, node, dt, name)
             except UnsupportedNodeError as error:
                 raise UnsupportedNodeError(f"{source}: {error}") from None
-    suspects = [p for p in fingerprints(flat) if p != "spikingjelly"] if assumed else []
+    suspects = fingerprints(flat) if assumed else []
     return Semantics(flat, dt, name, dynamics, assumed, source, dt_override, suspects)

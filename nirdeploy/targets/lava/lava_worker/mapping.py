@@ -47,9 +47,9 @@ class Population:
     dv: np.ndarray  # per group of neurons that share them (``groups``)
     gain: np.ndarray  # per neuron: multiplies every weight into it (NIR input units -> thresholds)
     leak: np.ndarray  # per neuron, thresholds per step: v_leak's pull (and, for IF/LIF, Affine biases)
+    v_initial: np.ndarray  # per neuron, in thresholds: v when the population's first step starts
     depth: int
     strict: bool = False  # fire where v > 1 (the producer's test), else where v >= 1
-    v_initial: np.ndarray = None  # per neuron, in thresholds: v when the population's first step starts
 
     @property
     def groups(self) -> list:
@@ -173,11 +173,12 @@ def population(name: str, d, depth: int) -> Population:
 
     dv = per_neuron(1.0 - d.v_decay)
     leak = (per_neuron(d.drive) - dv * per_neuron(d.v_reset)) / span
-    start = dict(strict=d.threshold_test == ">", v_initial=(per_neuron(d.v_initial) - per_neuron(d.v_reset)) / span)
+    start = (per_neuron(d.v_initial) - per_neuron(d.v_reset)) / span
+    strict = d.threshold_test == ">"
     if d.i_decay is None:
-        return Population(name, size, np.ones(size), dv, per_neuron(d.v_gain) / span, leak, depth, **start)
+        return Population(name, size, np.ones(size), dv, per_neuron(d.v_gain) / span, leak, start, depth, strict)
     gain = per_neuron(d.v_gain * d.i_gain) / span
-    return Population(name, size, per_neuron(1.0 - d.i_decay), dv, gain, leak, depth, **start)
+    return Population(name, size, per_neuron(1.0 - d.i_decay), dv, gain, leak, start, depth, strict)
 
 
 def make_plan(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> Plan:

@@ -4,9 +4,9 @@ Sources are RingBuffers (input ``t`` is sent in Lava step ``t``); each Dense
 delivers one step later, so a population ``depth`` hops from the inputs computes
 the reference's step ``t`` in Lava step ``t + depth``. To stay exact, constants
 start at that step: each population's leak (bias_mant) and, where its producer
-starts v off the reset value, its v are set between run segments at ``depth``, and Affine biases into a CubaLIF (which must pass through
-its current) arrive through a Dense from a RingBuffer of ones that switches on
-at ``depth - 1``.
+starts v off the reset value, its v are set between run segments at ``depth``,
+and Affine biases into a CubaLIF (which must pass through its current) arrive
+through a Dense from a RingBuffer of ones that switches on at ``depth - 1``.
 """
 
 from pathlib import Path
