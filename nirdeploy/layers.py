@@ -29,17 +29,16 @@ class Scale(nn.Module, base.StepModule):
 
 
 class Threshold(nn.Module, base.StepModule):
-    """NIR ``Threshold``: ``1`` where ``x >= threshold`` (``>`` when ``strict``), else ``0``."""
+    """NIR ``Threshold``, the Heaviside step as nir 1.0.8 defines it: ``1`` where ``x > threshold``, else ``0``
+    (no producer discretises it; a neuron's own threshold test is its producer's, nirdeploy.semantics)."""
 
-    def __init__(self, threshold, strict: bool = False, step_mode: str = "s"):
+    def __init__(self, threshold, step_mode: str = "s"):
         super().__init__()
         self.register_buffer("threshold", parameter_tensor(threshold))
-        self.strict = strict
         self.step_mode = step_mode
 
     def forward(self, x):
-        above = x > self.threshold if self.strict else x >= self.threshold
-        return above.to(x.dtype)
+        return (x > self.threshold).to(x.dtype)
 
 
 class Delay(base.MemoryModule):

@@ -2,7 +2,9 @@
 
 It uses none of nirdeploy's code: forward Euler at dt, spikes where v >= v_threshold,
 CubaLIF's current updated before v, v starting at v_reset, and the subtractive reset
-that nirdeploy records in a node's metadata. Float64 throughout.
+that nirdeploy records in a node's metadata; a Threshold node is nir's Heaviside, 1 where
+x > threshold. Float64 throughout. ``ties`` counts, per node, the values that landed exactly
+on the threshold, where '>=' and '>' part ways.
 """
 
 import nir
@@ -109,6 +111,7 @@ class NumpyNIR:
         self.order = _step_order(graph)
         self.state = {}
         self.previous = {}
+        self.ties = {}
 
     def _neuron(self, name, node, x):
         dt = self.dt
@@ -129,6 +132,7 @@ class NumpyNIR:
         if not spiking:
             self.state.setdefault(name, {})["v"] = v
             return v
+        self.ties[name] = self.ties.get(name, 0) + int(np.sum(v == node.v_threshold))
         spike = (v >= node.v_threshold).astype(np.float64)
         v = v - spike * node.v_threshold if soft else np.where(spike > 0, node.v_reset, v)
         self.state.setdefault(name, {})["v"] = v
@@ -163,7 +167,8 @@ class NumpyNIR:
             elif isinstance(node, nir.Scale):
                 values[name] = inp * node.scale
             elif isinstance(node, nir.Threshold):
-                values[name] = (inp >= node.threshold).astype(np.float64)
+                self.ties[name] = self.ties.get(name, 0) + int(np.sum(inp == node.threshold))
+                values[name] = (inp > node.threshold).astype(np.float64)
             elif isinstance(node, nir.Delay):
                 history = self.state.setdefault(name, [])
                 history.insert(0, inp)
