@@ -7,9 +7,9 @@ import torch
 from spikingjelly.activation_based import functional
 
 import nirdeploy
+from graphs import DT, io
 from numpy_nir import NumpyNIR
 
-DT = 1e-3
 RNG = np.random.default_rng(7)
 
 
@@ -31,10 +31,6 @@ def cuba(n, spiking=True):
 
 def affine(n_out, n_in, gain=1.5):
     return nir.Affine(u(-gain, gain, n_out, n_in) + 0.2, u(-0.1, 0.3, n_out))
-
-
-def io(shape):
-    return nir.Input(input_type={"input": np.array(shape)}), nir.Output(output_type={"output": np.array(shape)})
 
 
 def all_neurons_graph():

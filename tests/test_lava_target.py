@@ -17,15 +17,15 @@ import pytest
 import torch
 
 import nirdeploy
-from test_snntorch_target import conv as snntorch_conv
+from graphs import DT, GRAPHS, affine, cuba, feedforward, io, lif, mixed_taus, rng, spikes
 from nirdeploy.compare import agreement_report, run_targets
 from nirdeploy.semantics import resolve
 from nirdeploy.errors import OutputExistsError, TargetError
 from nirdeploy.targets import get_target
 from nirdeploy.targets.lava import runtime as lava_runtime
 from nirdeploy.targets.lava import run_worker
+from numpy_loihi import loihi_fixed_point
 
-DT = 1e-3
 T = 200
 
 
@@ -34,87 +34,6 @@ T = 200
 def lava_runtime_ready():
     """Creates the runtime when scripts/setup.sh has not (about 25 s; a second or so when it is ready)."""
     lava_runtime.setup(log=lambda line: None)
-
-
-def rng(seed):
-    return np.random.default_rng(seed)
-
-
-def io(n):
-    return nir.Input(input_type={"input": np.array([n])}), nir.Output(output_type={"output": np.array([n])})
-
-
-def affine(n_out, n_in, seed, gain=1.0):
-    r = rng(seed)
-    return nir.Affine(r.uniform(-gain, gain, (n_out, n_in)) + 0.3 * gain, r.uniform(-0.05, 0.1, n_out))
-
-
-def lif(n, seed, tau=5e-3):
-    """Per-neuron r, v_leak, v_threshold and v_reset; one tau (Lava's dv is one value per process)."""
-    r = rng(seed)
-    v_leak = r.uniform(-0.2, 0.1, n)
-    return nir.LIF(tau=np.full(n, tau), r=r.uniform(0.7, 1.5, n), v_leak=v_leak,
-                   v_threshold=v_leak + r.uniform(0.4, 1.0, n), v_reset=v_leak + r.uniform(-0.3, 0.2, n))
-
-
-def integrate(n, seed):
-    r = rng(seed)
-    return nir.IF(r=r.uniform(600, 1400, n), v_threshold=r.uniform(0.6, 1.2, n), v_reset=r.uniform(-0.3, 0.2, n))
-
-
-def cuba(n, seed):
-    r = rng(seed)
-    v_leak = r.uniform(-0.1, 0.1, n)
-    return nir.CubaLIF(tau_syn=np.full(n, 3e-3), tau_mem=np.full(n, 6e-3), r=r.uniform(0.6, 1.6, n), v_leak=v_leak,
-                       w_in=r.uniform(0.6, 1.6, n), v_threshold=v_leak + r.uniform(0.3, 0.8, n),
-                       v_reset=v_leak + r.uniform(-0.2, 0.1, n))
-
-
-def feedforward():
-    """LIF, IF and CubaLIF layers, Affine and Linear weights."""
-    nodes = {"input": io(10)[0], "fc1": affine(16, 10, 1), "lif": lif(16, 2), "fc2": affine(12, 16, 3),
-             "if": integrate(12, 4), "fc3": nir.Linear(rng(5).uniform(-0.5, 1.5, (6, 12))), "cuba": cuba(6, 6),
-             "output": io(6)[1]}
-    edges = [("input", "fc1"), ("fc1", "lif"), ("lif", "fc2"), ("fc2", "if"), ("if", "fc3"), ("fc3", "cuba"),
-             ("cuba", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges), 10
-
-
-def recurrent():
-    """A recurrent LIF layer, then a recurrent CubaLIF nested as snnTorch writes RSynaptic."""
-    inner = nir.NIRGraph(
-        nodes={"input": io(6)[0], "cuba": cuba(6, 21), "w_rec": affine(6, 6, 22, gain=0.6), "output": io(6)[1]},
-        edges=[("input", "cuba"), ("cuba", "w_rec"), ("w_rec", "cuba"), ("cuba", "output")],
-    )
-    nodes = {"input": io(10)[0], "fc": affine(12, 10, 23), "lif": lif(12, 24), "rec": affine(12, 12, 25, gain=0.5),
-             "fc2": affine(6, 12, 26), "rsyn": inner, "output": io(6)[1]}
-    edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "fc2"), ("fc2", "rsyn"),
-             ("rsyn", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges), 10
-
-
-def conv():
-    """Conv2d -> IF -> AvgPool2d -> Conv2d -> LIF -> SumPool2d -> Flatten -> Affine -> LIF: the snnTorch
-    target's conv graph."""
-    return snntorch_conv()
-
-
-def mixed_taus():
-    """The recurrent graph with time constants that differ within layers: Lava runs one process per value."""
-    graph, n = recurrent()
-    graph.nodes["lif"].tau = np.where(np.arange(12) % 3 == 0, 4e-3, 6e-3)
-    cuba_node = graph.nodes["rsyn"].nodes["cuba"]
-    cuba_node.tau_syn = np.where(np.arange(6) < 3, 2e-3, 3e-3)
-    cuba_node.tau_mem = np.where(np.arange(6) % 2 == 0, 5e-3, 7e-3)
-    return graph, n
-
-
-GRAPHS = {"feedforward": feedforward, "recurrent": recurrent, "conv": conv, "mixed_taus": mixed_taus}
-
-
-def spikes(shape, batch=2, steps=T, seed=3):
-    shape = shape if isinstance(shape, tuple) else (shape,)
-    return (torch.rand((steps, batch, *shape), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
 
 
 def run_both(graph, x, precision):
@@ -304,41 +223,6 @@ def test_no_python310_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "home", lambda: tmp_path)
     with pytest.raises(TargetError, match="no Python 3.10 found.*pyenv install 3.10.*NIRDEPLOY_PYTHON310="):
         lava_runtime.find_python310()
-
-
-def loihi_fixed_point(plan, x: np.ndarray, steps: int) -> dict:
-    """Numpy emulation of Loihi 2's CUBA LIF and Dense integer arithmetic (as lava-nc's bit-accurate models
-    document it) on the plan's integer parameters; x is one sample ``[T, n]`` of the single input."""
-
-    def trunc_decay(value, decay):  # value * (4096 - decay) / 4096, rounded towards 0
-        product = value.astype(np.int64) * (4096 - decay)
-        return (np.sign(product) * (np.abs(product) >> 12)).astype(np.int64)
-
-    pops = {name: plan.fixed_population(name) for name in plan.populations}
-    weights = [(p.pre, p.post, plan.fixed_weights(p.weights, p.post)[0].astype(np.int64)) for p in plan.projections]
-    biases = {name: plan.fixed_weights(b[:, None], name)[0][:, 0].astype(np.int64) for name, b in plan.biases.items()}
-    (source,) = plan.inputs
-    previous = {source: np.zeros(plan.inputs[source], dtype=np.int64)}
-    previous.update({name: np.zeros(pop.size, dtype=np.int64) for name, pop in plan.populations.items()})
-    u = {name: np.zeros(pop.size, dtype=np.int64) for name, pop in plan.populations.items()}
-    v = {name: np.zeros(pop.size, dtype=np.int64) for name, pop in plan.populations.items()}
-    out = {name: [] for name in plan.populations}
-    for t in range(steps):
-        spikes = {source: (x[t] if t < len(x) else np.zeros(plan.inputs[source])).astype(np.int64)}
-        for name, pop in plan.populations.items():
-            p = pops[name]
-            a_in = sum(w @ previous[pre] for pre, post, w in weights if post == name)
-            if name in biases and t - 1 >= pop.depth - 1:  # ones from step depth - 1, one Dense step late
-                a_in = a_in + biases[name]
-            u[name] = trunc_decay(u[name], p["du"] + 1) + (a_in << 6)
-            u[name] = (u[name] + 2**23) % 2**24 - 2**23  # wraps at 24 bits
-            bias = (p["bias_mant"].astype(np.int64) << p["bias_exp"]) if t >= pop.depth else 0
-            v[name] = np.clip(trunc_decay(v[name], p["dv"]) + u[name] + bias, -(2**23) + 1, 2**23 - 1)
-            spikes[name] = (v[name] > p["vth"] << 6).astype(np.int64)
-            v[name][spikes[name] == 1] = 0
-            out[name].append(spikes[name])
-        previous = spikes
-    return {name: np.array(s) for name, s in out.items()}
 
 
 @pytest.mark.parametrize("name", ["feedforward", "recurrent", "mixed_taus"])

@@ -13,7 +13,6 @@ import nir
 import numpy as np
 import pytest
 import torch
-from test_lava_target import DT, GRAPHS, affine, cuba, io, lif, loihi_fixed_point, rng, spikes
 
 import nirdeploy
 from nirdeploy.errors import TargetError
@@ -22,6 +21,8 @@ from nirdeploy.semantics import resolve, resolve_node
 from nirdeploy.targets import get_target
 from nirdeploy.targets.lava import runtime as lava_runtime
 from nirdeploy.targets.lava.emulation import CHUNK, emulate
+from graphs import DT, GRAPHS, affine, cuba, io, lif, rng, spikes
+from numpy_loihi import loihi_fixed_point
 
 STEPS = 300
 assert STEPS > CHUNK  # the input drive is computed in blocks of CHUNK steps: cross a boundary

@@ -15,12 +15,8 @@ from nirdeploy.neurons import reference_neuron
 from nirdeploy.semantics import PRODUCERS, resolve, resolve_node
 from nirdeploy.targets import available_targets, get_target
 from nirdeploy.targets.xylo import layer_constants, xylo_chain
+from graphs import DT, io, uniform_cuba, uniform_li
 
-DT = 1e-3
-
-
-def io(n):
-    return nir.Input(np.array([n])), nir.Output(np.array([n]))
 
 
 def chain(neuron, second, n=3, dt=DT, conventions=None):
@@ -33,14 +29,8 @@ def chain(neuron, second, n=3, dt=DT, conventions=None):
         edges=[("input", "w1"), ("w1", "a"), ("a", "w2"), ("w2", "b"), ("b", "output")], metadata=metadata)
 
 
-def cuba(n=3, tau_syn=2e-3, tau_mem=4e-3, **fields):
-    values = dict(tau_syn=np.full(n, tau_syn), tau_mem=np.full(n, tau_mem), r=np.ones(n), v_leak=np.zeros(n),
-                  w_in=np.ones(n), v_threshold=np.ones(n), v_reset=np.zeros(n))
-    return nir.CubaLIF(**{**values, **fields}, metadata={"reset_mode": "subtract"})
-
-
-def li(n=3, tau=4e-3):
-    return nir.LI(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n))
+def cuba(tau_syn=2e-3, tau_mem=4e-3):
+    return uniform_cuba(3, tau_syn=tau_syn, tau_mem=tau_mem, subtract=True)
 
 
 @pytest.mark.parametrize("target", sorted(available_targets()))
@@ -69,7 +59,7 @@ def pulse_response(deployment, steps=4):
 def test_dt_override_re_discretises_every_time_constant(target):
     """LI with tau = 4 ms recorded at 1 ms, run at 0.5 ms: Euler's k = tau/dt = 8, so one pulse of
     weight 1 through two LI layers gives v_b[t] = sum over s <= t of (1/8)(7/8)^s (1/8)(7/8)^(t-s)."""
-    graph = chain(li(), li())
+    graph = chain(uniform_li(3), uniform_li(3))
     response = pulse_response(nirdeploy.deploy(graph, target, dt=5e-4, dt_override=True))
     expected = [(t + 1) * (1 / 8) ** 2 * (7 / 8) ** t for t in range(4)]
     assert np.allclose(response, expected, rtol=1e-6)

@@ -6,90 +6,39 @@ import pytest
 import torch
 
 import nirdeploy
+from graphs import DT, affine, conv, cuba, integrate, io, lif, rng
+from graphs import spikes as random_spikes
 from numpy_nir import NumpyNIR
 
-DT = 1e-3
 T = 250
 
 
-def rng(seed):
-    return np.random.default_rng(seed)
-
-
-def io(shape):
-    return nir.Input(input_type={"input": np.array(shape)}), nir.Output(output_type={"output": np.array(shape)})
-
-
-def lif(n, seed, spiking=True):
-    r = rng(seed)
-    v_leak = r.uniform(-0.2, 0.1, n)
-    fields = dict(tau=r.uniform(2e-3, 9e-3, n), r=r.uniform(0.7, 1.5, n), v_leak=v_leak)
-    if not spiking:
-        return nir.LI(**fields)
-    return nir.LIF(**fields, v_threshold=v_leak + r.uniform(0.4, 1.0, n), v_reset=v_leak + r.uniform(-0.3, 0.2, n))
-
-
-def cuba(n, seed):
-    r = rng(seed)
-    v_leak = r.uniform(-0.1, 0.1, n)
-    return nir.CubaLIF(tau_syn=r.uniform(2e-3, 5e-3, n), tau_mem=r.uniform(3e-3, 9e-3, n), r=r.uniform(0.6, 1.6, n),
-                       v_leak=v_leak, w_in=r.uniform(0.6, 1.6, n), v_threshold=v_leak + r.uniform(0.3, 0.8, n),
-                       v_reset=v_leak + r.uniform(-0.2, 0.1, n))
-
-
-def integrate(n, seed):
-    r = rng(seed)
-    return nir.IF(r=r.uniform(600, 1400, n), v_threshold=r.uniform(0.6, 1.2, n), v_reset=r.uniform(-0.3, 0.2, n))
-
-
-def affine(n_out, n_in, seed, gain=1.2):
-    r = rng(seed)
-    return nir.Affine(r.uniform(-gain, gain, (n_out, n_in)) + 0.25 * gain, r.uniform(-0.05, 0.15, n_out))
+def snn_affine(n_out, n_in, seed, gain=1.2):
+    """Affine weights that keep these graphs' layers firing; their neurons have per-neuron taus."""
+    return affine(n_out, n_in, seed, gain=gain, offset=0.25, bias=(-0.05, 0.15))
 
 
 def feedforward():
     (inp, _), (_, out) = io((10,)), io((6,))
     (_, out_li) = io((3,))
-    nodes = {"input": inp, "fc1": affine(16, 10, 1), "lif": lif(16, 2), "fc2": affine(12, 16, 3), "if": integrate(12, 4),
-             "fc3": nir.Linear(rng(5).uniform(-0.5, 1.5, (6, 12))), "cuba": cuba(6, 6), "output": out,
-             "fc4": affine(3, 12, 7), "li": lif(3, 8, spiking=False), "potential": out_li}
+    nodes = {"input": inp, "fc1": snn_affine(16, 10, 1), "lif": lif(16, 2, tau=None), "fc2": snn_affine(12, 16, 3),
+             "if": integrate(12, 4), "fc3": nir.Linear(rng(5).uniform(-0.5, 1.5, (6, 12))),
+             "cuba": cuba(6, 6, tau_syn=None, tau_mem=None), "output": out, "fc4": snn_affine(3, 12, 7),
+             "li": lif(3, 8, tau=None, spiking=False), "potential": out_li}
     edges = [("input", "fc1"), ("fc1", "lif"), ("lif", "fc2"), ("fc2", "if"), ("if", "fc3"), ("fc3", "cuba"),
              ("cuba", "output"), ("if", "fc4"), ("fc4", "li"), ("li", "potential")]
     return nir.NIRGraph(nodes=nodes, edges=edges), (10,)
 
 
-def conv():
-    r = rng(11)
-    (inp, _), (_, out) = io((2, 8, 8)), io((5,))
-    nodes = {
-        "input": inp,
-        "conv1": nir.Conv2d(input_shape=(8, 8), weight=r.uniform(-0.4, 1.0, (4, 2, 3, 3)), stride=1, padding=1,
-                            dilation=1, groups=1, bias=r.uniform(0, 0.1, 4)),
-        "if": nir.IF(r=np.full((4, 8, 8), 1 / DT), v_threshold=r.uniform(0.8, 1.5, (4, 8, 8)), v_reset=np.zeros((4, 8, 8))),
-        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-        "conv2": nir.Conv2d(input_shape=(4, 4), weight=r.uniform(-0.3, 1.0, (6, 4, 3, 3)), stride=1, padding=1,
-                            dilation=1, groups=1, bias=np.zeros(6)),
-        "lif": nir.LIF(tau=np.full((6, 4, 4), 4e-3), r=np.full((6, 4, 4), 2.0), v_leak=np.zeros((6, 4, 4)),
-                       v_threshold=np.full((6, 4, 4), 0.8), v_reset=np.zeros((6, 4, 4))),
-        "sum": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
-        "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([6, 2, 2])}),
-        "fc": affine(5, 24, 13, gain=0.8),
-        "out_lif": lif(5, 14),
-        "output": out,
-    }
-    edges = [("input", "conv1"), ("conv1", "if"), ("if", "pool"), ("pool", "conv2"), ("conv2", "lif"), ("lif", "sum"),
-             ("sum", "flat"), ("flat", "fc"), ("fc", "out_lif"), ("out_lif", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), (2, 8, 8)
-
-
 def recurrent():
     """A recurrent LIF layer, then a recurrent CubaLIF nested as snnTorch writes RSynaptic."""
     inner = nir.NIRGraph(
-        nodes={"input": io((6,))[0], "cuba": cuba(6, 21), "w_rec": affine(6, 6, 22, gain=0.6), "output": io((6,))[1]},
+        nodes={"input": io((6,))[0], "cuba": cuba(6, 21, tau_syn=None, tau_mem=None),
+               "w_rec": snn_affine(6, 6, 22, gain=0.6), "output": io((6,))[1]},
         edges=[("input", "cuba"), ("cuba", "w_rec"), ("w_rec", "cuba"), ("cuba", "output")],
     )
-    nodes = {"input": io((10,))[0], "fc": affine(12, 10, 23), "lif": lif(12, 24), "rec": affine(12, 12, 25, gain=0.5),
-             "fc2": affine(6, 12, 26), "rsyn": inner, "output": io((6,))[1]}
+    nodes = {"input": io((10,))[0], "fc": snn_affine(12, 10, 23), "lif": lif(12, 24, tau=None),
+             "rec": snn_affine(12, 12, 25, gain=0.5), "fc2": snn_affine(6, 12, 26), "rsyn": inner, "output": io((6,))[1]}
     edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "fc2"), ("fc2", "rsyn"),
              ("rsyn", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges), (10,)
@@ -109,7 +58,7 @@ GRAPHS = {"feedforward": feedforward, "conv": conv, "recurrent": recurrent, "sub
 
 
 def spikes(shape, seed=3):
-    return (torch.rand((T, 4, *shape), generator=torch.Generator().manual_seed(seed)) < 0.3).float()
+    return random_spikes(shape, batch=4, steps=T, seed=seed)
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))

@@ -21,6 +21,7 @@ from nirdeploy.passes import synaptic_hops
 from nirdeploy.semantics import resolve
 from nirdeploy.targets import Target, available_targets, get_target
 from nirdeploy.targets.profile import builtin_profiles, load_profile, parse_profile
+from graphs import io, uniform_lif
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = yaml.safe_load((ROOT / "targets" / "snntorch.yaml").read_text())
@@ -100,18 +101,11 @@ def test_third_party_target_registers_through_an_entry_point(tmp_path, monkeypat
 # --- check -------------------------------------------------------------------------------------------
 
 def lif(n, tau=5e-3, **fields):
-    base = dict(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n))
-    return nir.LIF(**{**base, **fields})
+    return uniform_lif(n, tau=tau, **fields)
 
 
 def graph(nodes, edges, dt=1e-3):
-    g = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
-    g.metadata = {"dt": dt}
-    return g
-
-
-def io(n):
-    return nir.Input(input_type={"input": np.array([n])}), nir.Output(output_type={"output": np.array([n])})
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False, metadata={"dt": dt})
 
 
 def problems(report, rule):

@@ -10,22 +10,21 @@ import nirdeploy
 from nirdeploy.compare import run_targets
 from nirdeploy.errors import TargetError
 from nirdeploy.semantics import resolve
-from nirdeploy.targets.xylo import layer_constants, rockpool_network, xylo_chain, xylo_specification
+from nirdeploy.targets.xylo import quantised_specification
+from graphs import DT, uniform_cuba, uniform_lif
+from graphs import spikes as random_spikes
+from numpy_xylo import numpy_xylo
 
-DT = 1e-3
 T = 200
 VARIANTS = ("syns61201", "syns65302", "syns63300")
 
 
 def cuba(n, tau_mem=16e-3, tau_syn=8e-3, threshold=1.0, v_leak=0.0):
-    return nir.CubaLIF(tau_syn=np.full(n, tau_syn), tau_mem=np.full(n, tau_mem), r=np.ones(n), w_in=np.ones(n),
-                       v_leak=np.full(n, v_leak), v_threshold=np.full(n, threshold), v_reset=np.zeros(n),
-                       metadata={"reset_mode": "subtract"})
+    return uniform_cuba(n, tau_syn=tau_syn, tau_mem=tau_mem, v_leak=v_leak, v_threshold=threshold, subtract=True)
 
 
 def lif(n, tau=16e-3):
-    return nir.LIF(tau=np.full(n, tau), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n),
-                   metadata={"reset_mode": "subtract"})
+    return uniform_lif(n, tau=tau, subtract=True)
 
 
 def drive(index, size):
@@ -53,60 +52,7 @@ def chain(n_in=8, hidden=(20,), n_out=4, recurrent=(), seed=0, neuron=cuba, outp
 
 
 def spikes(n_in, batch=2, seed=1, rate=0.15, steps=T):
-    return (torch.rand((steps, batch, n_in), generator=torch.Generator().manual_seed(seed)) < rate).float()
-
-
-def _decay(value, shift):
-    """Xylo's decrement: value >> shift (arithmetic), at least 1 in magnitude."""
-    step = value >> shift
-    return np.where((step == 0) & (value != 0), np.sign(value), step)
-
-
-def numpy_xylo(spec: dict, raster: np.ndarray) -> tuple:
-    """Xylo's integer arithmetic as documented (XyloSim's C++ comments): per step, input spikes (at most
-    15) then last step's hidden spikes (at most 31) are added to the synaptic currents, one presynaptic
-    neuron at a time with 16-bit saturation; currents decay, then v += -decay(v) + i + bias, saturated;
-    a neuron spikes while v >= threshold, subtracting it, up to 31 times (outputs: once)."""
-    clip = lambda x: np.clip(x, -(2**15), 2**15 - 1)
-    w_in, w_rec, w_out = spec["weights_in"][..., 0], spec["weights_rec"][..., 0], spec["weights_out"]
-    hidden_n, out_n = w_rec.shape[0], w_out.shape[1]
-    out_rows = np.zeros((hidden_n, out_n), int)
-    out_rows[hidden_n - w_out.shape[0]:] = w_out  # XyloSim wires weights_out to the last hidden neurons
-    in_columns = np.zeros((w_in.shape[0], hidden_n), int)
-    in_columns[:, : w_in.shape[1]] = w_in  # and weights_in to the first (XyloAudio 3's input expansion neurons)
-    has_bias = np.any(spec["bias"] != 0) or np.any(spec["bias_out"] != 0)
-    i_h, v_h, i_o, v_o = np.zeros(hidden_n, int), np.zeros(hidden_n, int), np.zeros(out_n, int), np.zeros(out_n, int)
-    hidden_spikes, outputs, hidden_record = np.zeros(hidden_n, int), [], []
-    for counts in raster:
-        for pre, count in enumerate(np.minimum(counts, 15)):
-            for _ in range(count):
-                i_h = clip(i_h + in_columns[pre])
-        for pre, count in enumerate(hidden_spikes):
-            for _ in range(count):
-                i_h = clip(i_h + w_rec[pre])
-                i_o = clip(i_o + out_rows[pre])
-        states = []
-        for i, v, dash_syn, dash_mem, bias, threshold, cap in (
-                (i_h, v_h, spec["dash_syn"], spec["dash_mem"], spec["bias"], spec["threshold"], 31),
-                (i_o, v_o, spec["dash_syn_out"], spec["dash_mem_out"], spec["bias_out"], spec["threshold_out"], 1)):
-            i = i - _decay(i, dash_syn)
-            dv = clip(-_decay(v, dash_mem) + i)
-            v = clip(v + (clip(dv + bias) if has_bias else dv))
-            fired = np.zeros_like(v)
-            for _ in range(cap):
-                now = v >= threshold
-                fired, v = fired + now, v - now * threshold
-            states.append((i, v, fired))
-        (i_h, v_h, hidden_spikes), (i_o, v_o, fired_out) = states
-        outputs.append(fired_out)
-        hidden_record.append(hidden_spikes)
-    return np.array(outputs), np.array(hidden_record)
-
-
-def quantised_spec(graph, variant, quantisation):
-    semantics = resolve(graph, DT)
-    layers = xylo_chain(semantics.graph)
-    return xylo_specification(rockpool_network(layers, layer_constants(semantics, layers), DT), variant, quantisation)
+    return random_spikes(n_in, batch=batch, steps=steps, rate=rate, seed=seed)
 
 
 GRAPHS = {
@@ -123,10 +69,10 @@ def test_xylosim_computes_xylo_integer_arithmetic(variant, name):
     graph = GRAPHS[name]()
     x = spikes(8)
     out, layers = nirdeploy.deploy(graph, f"xylo:{variant}", dt=DT).run(x, record=True)
-    spec, hidden_ids = quantised_spec(graph, variant, "global")
+    spec, hidden_ids = quantised_specification(resolve(graph, DT), variant, "global")
     total_spikes = 0
     for b in range(x.shape[1]):
-        expected_out, expected_hidden = numpy_xylo(spec, x[:, b].numpy().astype(int))
+        expected_out, expected_hidden, _ = numpy_xylo(spec, x[:, b].numpy().astype(int))
         np.testing.assert_array_equal(out[:, b].numpy(), expected_out)
         layer_names = [n for n in graph.nodes if n.startswith("hidden")]
         for layer, ids in zip(layer_names, hidden_ids):
@@ -140,7 +86,7 @@ def test_biases_reach_the_chip_with_both_quantisers():
     biases with the hidden scale; the adapter gives each bias its own neuron's threshold scale."""
     graph = chain(neuron=lambda n: cuba(n, v_leak=0.3))
     for quantisation in ("global", "channel"):
-        spec, _ = quantised_spec(graph, "syns61201", quantisation)
+        spec, _ = quantised_specification(resolve(graph, DT), "syns61201", quantisation)
         for suffix in ("", "_out"):
             # v_leak 0.3 with tau_mem = 16 dt: bias (dt/tau_mem) 0.3 = threshold / 53.3
             np.testing.assert_allclose(spec[f"bias{suffix}"], spec[f"threshold{suffix}"] * 0.3 / 16, atol=0.5)

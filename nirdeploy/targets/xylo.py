@@ -393,6 +393,13 @@ def xylo_specification(net, variant: str, quantisation: str = "global") -> tuple
     return spec, hidden_ids
 
 
+def quantised_specification(semantics: Semantics, variant: str, quantisation: str = "global") -> tuple:
+    """(specification, hidden hardware ids per layer) of a resolved graph, as :func:`xylo_specification`."""
+    layers = xylo_chain(semantics.graph)
+    return xylo_specification(rockpool_network(layers, layer_constants(semantics, layers), semantics.dt), variant,
+                              quantisation)
+
+
 def _float_runner(net, layers: list):
     """Rockpool's float modules, each layer's output delayed as Xylo delays it (0 for the first layer, one
     more step per later layer): in a time-invariant chain starting at rest, delaying a layer's input
