@@ -1,0 +1,88 @@
+"""The Loihi mapping against integers worked out by hand, and against Lava's own processes set to them.
+
+The expected integers come from NIR's equations and Lava's documented CUBA LIF (lava-nc 0.10.0,
+``PyLifModelBitAcc``: u decays by (du + 1) / 4096, v by dv / 4096, a_in and vth are shifted by 6 bits,
+spike where v > vth << 6), never from nirdeploy's mapping; tests/lava_hand_run.py runs lava-nc's Dense
+and LIF with them, and nirdeploy's deployment must give the same spikes in every layer.
+
+The hand-worked graph, dt = 1 ms, SpikingJelly's conventions:
+
+* ``cuba``: CubaLIF, tau_syn 2 ms, tau_mem 4 ms, r = w_in = 1, threshold 1, reset 0. Per step
+  i = i/2 + x/2 and v = 3v/4 + i/4; Lava's u = i/4 obeys u = u (1 - 1/2) + x/8 and v = v (1 - 1/4) + u:
+  du = 4096/2 - 1 = 2047, dv = 4096/4 = 1024, weights W1/8 thresholds per spike. The largest, 2/8,
+  gets mantissa 254: vth = 254 / (2/8) = 1016, mantissas 127 W1 (one sign: any integer).
+* ``lif``: LIF, tau 4 ms, r = 2, v_leak 0.5, threshold 1.5, v_reset -0.5 (span 2). In thresholds above
+  v_reset, v' = 3v'/4 + (1/4)(v_leak - v_reset)/2 + (2/4) x/2: du = 4095 (no current kept), dv = 1024,
+  weights W2/4; the largest, 2/4, sets vth = 508; with mixed signs Lava keeps even mantissas:
+  2 round(127 W2 / 2) = 128, -128, 254 for W2 = 1, -1, 2. The leak, 1/8 threshold per step, is
+  (1/8) 508 << 6 = 4064 = bias_mant 4064, bias_exp 0, from Lava step 2 (two Dense hops in).
+* ``if``: IF, r dt = 1, threshold 2: du = 4095, dv = 0, weights W3/2, vth = 508, mantissas 254 W3.
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+
+import nirdeploy
+from graphs import DT, chain_graph, spikes, uniform_cuba, uniform_if, uniform_lif
+from nirdeploy.semantics import resolve
+from nirdeploy.targets import get_target
+from nirdeploy.targets.lava import runtime as lava_runtime
+
+W1 = np.array([[1, 2, 0, 1], [2, 1, 1, 0], [0, 1, 2, 2]], dtype=float)
+W2 = np.array([[1, -1, 2], [2, 1, -1], [-1, 2, 1]], dtype=float)
+W3 = np.array([[1, 1, 0], [0, 1, 1]], dtype=float)
+
+HAND = {  # name -> (du, dv, vth, weight mantissas into it, bias_mant, bias_exp, Lava step the bias starts)
+    "cuba": (2047, 1024, 1016, 127 * W1, 0, 0, 1),
+    "lif": (4095, 1024, 508, np.where(W2 == 2, 254, 128 * W2), 4064, 0, 2),
+    "if": (4095, 0, 508, 254 * W3, 0, 0, 3),
+}
+
+
+def hand_graph() -> nir.NIRGraph:
+    return chain_graph([("w1", nir.Linear(W1)), ("cuba", uniform_cuba(3, tau_syn=2e-3, tau_mem=4e-3)),
+                        ("w2", nir.Linear(W2)),
+                        ("lif", uniform_lif(3, tau=4e-3, r=2.0, v_leak=0.5, v_threshold=1.5, v_reset=-0.5)),
+                        ("w3", nir.Linear(W3)), ("if", uniform_if(2, v_threshold=2.0))], 4, 2, dt=DT,
+                       conventions="spikingjelly")
+
+
+def test_fixed_point_integers_are_the_hand_derived_ones():
+    plan = get_target("lava").plan(resolve(hand_graph()))
+    projections = {p.post: p for p in plan.projections}
+    for name, (du, dv, vth, mantissas, bias_mant, bias_exp, _) in HAND.items():
+        p = plan.fixed_population(name)
+        assert (list(p["du"]), list(p["dv"]), p["vth"]) == ([du] * 3 if name != "if" else [du] * 2,
+                                                            [dv] * len(p["dv"]), vth), name
+        assert np.array_equal(p["bias_mant"], np.full(len(p["dv"]), bias_mant)), name
+        assert np.array_equal(p["bias_exp"], np.full(len(p["dv"]), bias_exp)) and not np.any(p["v_init"]), name
+        assert np.array_equal(plan.fixed_weights(projections[name].weights, name)[0], mantissas), name
+
+
+@pytest.fixture(scope="module")
+def lava_ready():
+    lava_runtime.setup(log=lambda line: None)
+
+
+def test_lavas_own_processes_with_the_hand_integers_spike_as_the_deployment(lava_ready, tmp_path):
+    x = spikes(4, batch=1, steps=80, rate=0.4, seed=9)
+    layers = [{"weights": mantissas.astype(int).tolist(), "du": du, "dv": dv, "vth": vth,
+               "bias_mant": [bias_mant] * len(mantissas), "bias_exp": [bias_exp] * len(mantissas),
+               "bias_from": start}
+              for du, dv, vth, mantissas, bias_mant, bias_exp, start in HAND.values()]
+    (tmp_path / "spec.json").write_text(json.dumps({"layers": layers}))
+    np.save(tmp_path / "x.npy", x[:, 0].numpy())
+    done = subprocess.run([str(lava_runtime.runtime_python()), str(Path(__file__).parent / "lava_hand_run.py"),
+                           str(tmp_path / "spec.json"), str(tmp_path / "x.npy"), str(tmp_path / "out.npz")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = np.load(tmp_path / "out.npz")
+    _, got = nirdeploy.deploy(hand_graph(), "lava", precision="fixed").run(x, record=True)
+    for index, name in enumerate(HAND):
+        assert expected[f"layer{index}"].sum() > 5, name
+        assert np.array_equal(got[name][:, 0].numpy(), expected[f"layer{index}"]), name
