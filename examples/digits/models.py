@@ -4,10 +4,15 @@
   sized and built for Xylo (16 inputs, hidden <= 1000, 10 outputs fit XyloAudio 3).
 * ``conv``: 1x8x8 -> Conv 8@3x3 -> LIF -> AvgPool 2 -> Linear 128->10 -> LIF, reset to 0: for Loihi 2.
 
-``trained_mlp`` / ``trained_conv`` train on first use (seeded, CPU, seconds) and cache the
-weights in ``weights/`` beside this file; configs/digits_*.yaml name them.
+``trained_mlp`` / ``trained_conv`` load the trained weights shipped in ``weights/`` beside this
+file (configs/digits_*.yaml name them), so that every machine evaluates the same networks; a float
+training is not bit-reproducible across CPUs. ``python examples/digits/models.py --overwrite``
+trains both again (seeded, one thread, torch's deterministic algorithms: the same weights on the same
+machine) and replaces the files; without the files, the first use trains and writes them.
 """
 
+import argparse
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -42,8 +47,26 @@ def conv() -> torch.nn.Module:
 ARCHITECTURES = {"mlp": (mlp, 4, (16,)), "conv": (conv, 8, (1, 8, 8))}
 
 
+@contextmanager
+def deterministic():
+    """One thread and torch's deterministic algorithms: a sum's order, and so its rounding, is fixed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)
+
+
 def train(name: str, epochs: int = 60, seed: int = 0) -> torch.nn.Module:
     """Train on the train split: Adam, cosine schedule, cross-entropy on mean firing rates."""
+    with deterministic():
+        return _train(name, epochs, seed)
+
+
+def _train(name: str, epochs: int, seed: int) -> torch.nn.Module:
     build, size, shape = ARCHITECTURES[name]
     torch.manual_seed(seed)
     net = build()
@@ -71,11 +94,14 @@ def trained(name: str) -> torch.nn.Module:
     path = WEIGHTS / f"{name}.pt"
     net = ARCHITECTURES[name][0]()
     if path.is_file():
-        net.load_state_dict(torch.load(path, weights_only=True))
+        net.load_state_dict(torch.load(path, weights_only=True))  # tensors only: no code runs on loading
         return net.eval()
-    net = train(name)
+    return save(name, train(name))
+
+
+def save(name: str, net: torch.nn.Module) -> torch.nn.Module:
     WEIGHTS.mkdir(exist_ok=True)
-    torch.save(net.state_dict(), path)
+    torch.save(net.state_dict(), WEIGHTS / f"{name}.pt")
     return net
 
 
@@ -85,3 +111,13 @@ def trained_mlp() -> torch.nn.Module:
 
 def trained_conv() -> torch.nn.Module:
     return trained("conv")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Train the digits networks again and replace weights/*.pt.")
+    parser.add_argument("--overwrite", action="store_true", help="replace the shipped weights")
+    if not parser.parse_args().overwrite:
+        parser.error(f"this replaces {WEIGHTS}/mlp.pt and conv.pt; pass --overwrite to do so")
+    for architecture in ARCHITECTURES:
+        save(architecture, train(architecture))
+        print(f"wrote {WEIGHTS / architecture}.pt")
