@@ -7,13 +7,14 @@ HDF5 file with nir, and imports it with its own importer, all in one process,
 timed in turns. Both peers build on nirtorch (SpikingJelly: ``torch_to_nir`` /
 ``nir_to_torch``; snnTorch: ``extract_nir_graph`` / ``nir_to_torch``), so
 nirtorch is measured through them. Prints medians and each peer's time divided
-by nirdeploy's (> 1: nirdeploy is faster).
+by nirdeploy's (> 1: nirdeploy is faster), and writes the ratios into docs/performance.md.
 
     .venv/bin/python benchmarks/exchange.py [--repeats 5] [--steps 10] [--batch 4]
 """
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ from spikingjelly.activation_based.nir_exchange import export_to_nir as sj_expor
 from spikingjelly.activation_based.nir_exchange import import_from_nir as sj_import
 
 import nirdeploy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from docfigures import write_figures  # noqa: E402
 
 CONV_CHANNELS = [3, 32, 64, 128, 128, 256]
 MODELS = {
@@ -144,6 +148,20 @@ def measure(model: str, args, folder: Path) -> tuple:
     return exchange, {name: t / args.steps for name, t in steps.items()}
 
 
+PEERS = {"spikingjelly": "SpikingJelly", "snntorch": "snnTorch"}
+
+
+def render(found: dict, args) -> str:
+    lines = ["| model | measure | " + " | ".join(f"{peer} / nirdeploy" for peer in PEERS.values()) + " |",
+             "|---|---|" + "---|" * len(PEERS)]
+    for model, measures in found.items():
+        for measure_name, values in measures.items():
+            lines.append(f"| {model} | {measure_name} | " + " | ".join(
+                f"{values[peer] / values['nirdeploy']:.2f}" for peer in PEERS) + " |")
+    return "\n".join(lines + ["", f"Time ratios (> 1: nirdeploy is faster), medians of {args.repeats} in turns, "
+                                    f"forward at batch {args.batch} over {args.steps} steps."])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -152,16 +170,16 @@ def main():
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, {args.steps} steps, "
           f"medians of {args.repeats}")
-    header = f"{'model':<20}{'measure':<32}" + "".join(f"{name:>14}" for name in TOOLS)
-    header += "".join(f"{name + ' / ours':>20}" for name in list(TOOLS)[1:])
-    print(header)
+    found = {}
     with tempfile.TemporaryDirectory() as folder:
         for model in MODELS:
             exchange, step = measure(model, args, Path(folder))
-            for measure_name, values, unit in (("export+write+read+import", exchange, 1e3), ("forward per step", step, 1e3)):
-                row = f"{model:<20}{measure_name:<32}" + "".join(f"{values[n] * unit:>12.1f}ms" for n in TOOLS)
-                row += "".join(f"{values[n] / values['nirdeploy']:>20.2f}" for n in list(TOOLS)[1:])
-                print(row)
+            found[model] = {"export + write + read + import": exchange, "forward per step": step}
+            for measure_name, values in found[model].items():
+                print(f"{model:<20}{measure_name:<32}" + "".join(f"{values[n] * 1e3:>12.1f}ms" for n in TOOLS))
+    ratios = [f"{values[peer] / values['nirdeploy']:.2f}x" for measures in found.values() for values in measures.values()
+              for peer in PEERS]
+    write_figures("exchange", render(found, args), {"seconds": found, "args": vars(args)}, quotable=ratios)
 
 
 if __name__ == "__main__":

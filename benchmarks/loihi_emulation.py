@@ -5,21 +5,26 @@ real Lava target (deploy, its worker subprocess, network build, compilation and 
 the emulation the same target with ``simulator='emulation'`` (deploy and run). Both are
 timed whole and for their steps alone, without start-up: the time of a run LONGER times
 as long minus the time of the T-step run, divided by LONGER - 1. Emulation times are
-medians of ``--repeats``. Prints the seconds, the speed-ups and how many spikes differ
-(of the T-step runs; asserts nothing).
+medians of ``--repeats``. Prints the seconds, and writes into docs/performance.md the speed-ups and
+how many spikes differ (of the T-step runs; asserts nothing).
 
     .venv/bin/python benchmarks/loihi_emulation.py [--steps 200] [--batches 1 16 64] [--repeats 3]
 """
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import nir
 import numpy as np
 import torch
 
 import nirdeploy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from docfigures import write_figures  # noqa: E402
 
 DT = 1e-3
 LONGER = 5  # Lava's start-up is estimated from a run this many times longer
@@ -68,9 +73,8 @@ def main() -> None:
     graph, steps = mlp(), args.steps
     deployment = nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation")
     print(f"100-1000-10 LIF MLP, T = {steps}; steps alone: (time of {LONGER} T - time of T) / {LONGER - 1}")
-    print("| batch | Lava (s) | emulation, deploy + run (s) | speed-up | Lava, T steps alone (s) "
-          "| emulation, T steps alone (s) | speed-up | differing spikes |")
-    print("|---|---|---|---|---|---|---|---|")
+    lines = ["| batch | speed-up, deploy + run | speed-up, T steps alone | differing spikes |", "|---|---|---|---|"]
+    found = []
     for batch in args.batches:
         x = (torch.rand(LONGER * steps, batch, 100, generator=torch.Generator().manual_seed(batch)) < 0.2).float()
         lava_whole, lava_layers = timed(lambda: lava(graph, x[:steps]))
@@ -82,8 +86,15 @@ def main() -> None:
                                  ((lava_longer, lava_whole), (emu_longer, emu_run))]
         differing = sum(int((layers[name] != spikes).sum()) for name, spikes in lava_layers.items())
         total = sum(int(s.sum()) for s in lava_layers.values())
-        print(f"| {batch} | {lava_whole:.2f} | {emu_whole:.3f} | {lava_whole / emu_whole:.0f}x | {lava_steps:.2f} "
-              f"| {emu_steps:.4f} | {lava_steps / emu_steps:.0f}x | {differing} of {total} |")
+        found.append({"batch": batch, "lava_s": lava_whole, "emulation_s": emu_whole, "lava_steps_s": lava_steps,
+                      "emulation_steps_s": emu_steps, "differing": differing, "spikes": total})
+        print(f"batch {batch}: Lava {lava_whole:.2f} s, emulation {emu_whole:.3f} s; steps alone {lava_steps:.2f} s "
+              f"and {emu_steps:.4f} s")
+        lines.append(f"| {batch} | {lava_whole / emu_whole:.0f}x | {lava_steps / emu_steps:.0f}x | {differing} of {total} |")
+    lines += ["", f"Lava's time over the emulation's, in one run: deploy + run (Lava once, the emulation median of "
+                  f"{args.repeats}), and the {steps} steps alone (start-up left out)."]
+    speedups = [f"{r['lava_s'] / r['emulation_s']:.0f}x" for r in found]
+    write_figures("loihi-emulation", "\n".join(lines), {"runs": found, "args": vars(args)}, quotable=speedups)
 
 
 if __name__ == "__main__":

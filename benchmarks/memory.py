@@ -4,7 +4,8 @@ Each contender runs in a fresh process that has imported the same libraries. It 
 model and does its work twice: one export + write + read + import, or one T=100, batch-64
 simulation of the 2000-2000-2000 MLP. Prints the process's peak resident set size (VmHWM)
 above the memory it held after the imports, which covers building the model and the first
-(cold) run, and the peak the second (warm) run added above the memory held before it.
+(cold) run, and the peak the second (warm) run added above the memory held before it, and writes
+the table into docs/performance.md.
 
     .venv/bin/python benchmarks/memory.py
 """
@@ -19,6 +20,9 @@ import torch
 
 import exchange
 import simulation
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from docfigures import write_figures  # noqa: E402
 
 
 def status_kib(field: str) -> int:
@@ -59,10 +63,14 @@ def in_fresh_process(*args) -> dict:
 def main():
     jobs = [("exchange", model, tool) for model in exchange.MODELS for tool in exchange.TOOLS]
     jobs += [("simulation", "2000-2000-2000 MLP, T=100, batch 64", name) for name in simulation.CONTENDERS]
-    print(f"{'stage':<12}{'model':<40}{'contender':<38}{'peak MiB':>10}{'warm run MiB':>14}")
+    rows = ["| stage | model | contender | peak MiB | warm run MiB |", "|---|---|---|---|---|"]
+    found = []
     for stage, model, contender in jobs:
         result = in_fresh_process(stage, model, contender)
-        print(f"{stage:<12}{model:<40}{contender:<38}{result['peak_mib']:>10.0f}{result['warm_mib']:>14.0f}")
+        found.append({"stage": stage, "model": model, "contender": contender, **result})
+        rows.append(f"| {stage} | {model} | {contender} | {result['peak_mib']:.0f} | {result['warm_mib']:.0f} |")
+        print(rows[-1])
+    write_figures("memory", "\n".join(rows), found)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """How export, write, read, import and check grow with the number of neurons (1k .. 100k).
 
 A conv network of LIF layers (few weights, many neurons) is scaled by its input size; each
-stage is timed three times per size (medians) and the growth from 1k to 100k neurons is printed.
+stage is timed three times per size (medians); the times relative to 1k neurons go into
+docs/performance.md.
 
     .venv/bin/python benchmarks/scaling.py
 """
 
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +18,9 @@ import torch
 from spikingjelly.activation_based import layer, neuron
 
 import nirdeploy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from docfigures import write_figures  # noqa: E402
 
 
 def net() -> torch.nn.Module:
@@ -54,11 +59,15 @@ def main():
         runs = {n: [stages(side, Path(folder)) for _ in range(3)] for n, side in sides.items()}
     results = {n: {name: statistics.median(r[name] for r in rs) for name in rs[0]} for n, rs in runs.items()}
     names = list(next(iter(results.values())))
-    print(f"{'neurons':>9}" + "".join(f"{name:>10}" for name in names) + "   (seconds)")
+    first = results[1_000]
+    rows = ["| neurons | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for n, times in results.items():
-        print(f"{16 * sides[n] ** 2:>9}" + "".join(f"{times[name]:>10.3f}" for name in names))
-    first, last = results[1_000], results[100_000]
-    print("growth 1k -> 100k neurons (100x):" + "".join(f" {name} {last[name] / first[name]:.1f}x" for name in names))
+        print(f"{16 * sides[n] ** 2:>9}" + "".join(f"{times[name]:>10.3f}" for name in names) + "   (seconds)")
+        rows.append(f"| {16 * sides[n] ** 2} | " + " | ".join(f"{times[name] / first[name]:.1f}" for name in names)
+                    + " |")
+    rows += ["", "Each stage's time over its time at 1 024 neurons, medians of 3 in one run."]
+    growth = [f"{results[100_000][name] / first[name]:.1f}x" for name in names]
+    write_figures("scaling", "\n".join(rows), {"seconds": results}, quotable=growth)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Compares, on the same 2000-2000-2000 LIF MLP and inputs (T=100): the original Sp
 model in 'm' mode, nirdeploy's import in 'm' mode, the same import stepped one call per time
 step ('s'), the snnTorch target, and snnTorch's own ``import_from_nir`` of the same file
 (stepped, as snnTorch runs; its neurons follow snnTorch's conventions, so only its speed is
-comparable). Prints throughput and ratios against the original.
+comparable). Prints throughput and writes the ratios against the original into docs/performance.md.
 
     .venv/bin/python benchmarks/simulation.py [--repeats 3]
 """
@@ -13,7 +13,9 @@ import argparse
 import contextlib
 import io
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from snntorch import SpikingNeuron
@@ -21,6 +23,9 @@ from snntorch.import_nir import import_from_nir
 from spikingjelly.activation_based import functional, layer, neuron
 
 import nirdeploy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from docfigures import write_figures  # noqa: E402
 
 
 def mlp(width: int = 2000) -> torch.nn.Module:
@@ -105,21 +110,41 @@ def inputs(batch: int, device: str) -> torch.Tensor:
     return (torch.rand(100, batch, 2000, generator=torch.Generator().manual_seed(0)) < 0.2).float().to(device)
 
 
+BATCHES = (1, 64)
+ORIGINAL = "spikingjelly original, 'm'"
+
+
+def render(found: dict, args) -> str:
+    lines = []
+    for device, by_batch in found.items():
+        base = {batch: results[ORIGINAL] for batch, results in by_batch.items()}
+        lines += [f"| model ({device}) | " + " | ".join(f"batch {b}" for b in by_batch) + " |",
+                  "|---|" + "---|" * len(by_batch)]
+        lines += [f"| {name} | " + " | ".join(f"{by_batch[b][name] / base[b]:.2f}" for b in by_batch) + " |"
+                  for name in CONTENDERS]
+        lines.append("")
+    return "\n".join(lines + [f"Throughput (time steps x batch per second) over the original SpikingJelly model's "
+                              f"in the same run (> 1: faster), T = 100, medians of {args.repeats}."])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, T=100, 2000-2000-2000 LIF MLP")
+    found = {}
     for device in devices:
-        for batch in (1, 64):
+        for batch in BATCHES:
             x = inputs(batch, device)
             results = {name: throughput(build(device), x, args.repeats) for name, build in CONTENDERS.items()}
-            base = results["spikingjelly original, 'm'"]
+            found.setdefault(device, {})[batch] = results
             print(f"\n{device}, batch {batch}")
-            print(f"{'model':<38}{'steps*batch/s':>15}{'vs original':>13}")
             for name, value in results.items():
-                print(f"{name:<38}{value:>15.0f}{value / base:>13.2f}")
+                print(f"{name:<38}{value:>15.0f} steps*batch/s")
+    ratios = [f"{results[name] / results[ORIGINAL]:.2f}x" for by_batch in found.values()
+              for results in by_batch.values() for name in CONTENDERS]
+    write_figures("simulation", render(found, args), {"throughput": found, "args": vars(args)}, quotable=ratios)
 
 
 if __name__ == "__main__":

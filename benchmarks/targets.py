@@ -7,8 +7,9 @@ snnTorch and Lava in floating and fixed point, and nirdeploy's torch emulation o
 point. For each, the time per sample is measured for
 T = 40, 80, 160 (trained network) and for three widths (untrained networks of the same shape,
 weights scaled up so that they spike: only the time is of interest). Wall time includes
-deployment (conversion, a target's subprocess start). Prints milliseconds per sample (medians)
-and the growth from the first row to the last.
+deployment (conversion, a target's subprocess start). Prints milliseconds per sample (medians) and
+writes into docs/performance.md each target's time over the reference's in the same row, and how
+each grows from the first row to the last.
 
     .venv/bin/python benchmarks/targets.py [--samples 100] [--repeats 3]
 """
@@ -26,8 +27,10 @@ import nirdeploy
 from nirdeploy.datasets import digits
 from nirdeploy.targets import get_target
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "digits"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "examples" / "digits"), str(ROOT / "scripts")]
 import models  # noqa: E402
+from docfigures import write_figures  # noqa: E402
 
 DT = 1e-3
 
@@ -94,16 +97,30 @@ def seconds(graph, x, target: str, options: dict, repeats: int = 1) -> float:
     return statistics.median(times)
 
 
-def table(title: str, column: str, rows: dict, runs: dict, args) -> None:
-    """rows: value of ``column`` -> (graph, x); prints ms per sample and growth from the first row."""
+def table(title: str, column: str, rows: dict, runs: dict, args) -> dict:
+    """rows: value of ``column`` -> (graph, x); prints ms per sample; returns them by row and run."""
     print(f"\n{title}: milliseconds per sample ({args.samples} samples, medians of {args.repeats})")
     print(f"{column:>8}" + "".join(f"{label:>18}" for label in runs))
     times = {key: {label: seconds(g, x, *runs[label], args.repeats) / args.samples * 1e3 for label in runs}
              for key, (g, x) in rows.items()}
     for key, row in times.items():
         print(f"{key:>8}" + "".join(f"{row[label]:>18.2f}" for label in runs))
-    first, last = times[next(iter(times))], times[key]
-    print(f"{'growth':>8}" + "".join(f"{last[label] / first[label]:>17.1f}x" for label in runs))
+    return times
+
+
+def render(name: str, tables: dict) -> list:
+    """Per row, each run's time over the reference's; per table, each run's growth from first row to last."""
+    runs = list(next(iter(next(iter(tables.values())).values())))
+    lines = [f"| {name} | " + " | ".join(f"{label} / reference" for label in runs[1:]) + " | growth: "
+             + ", ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+    for title, times in tables.items():
+        rows = list(times.items())
+        first, last = rows[0][1], rows[-1][1]
+        growth = ", ".join(f"{last[label] / first[label]:.1f}x" for label in runs)
+        for index, (key, row) in enumerate(rows):
+            cells = " | ".join(f"{row[label] / row['reference']:.1f}" for label in runs[1:])
+            lines.append(f"| {title} {key} | {cells} | {growth if index == len(rows) - 1 else ''} |")
+    return lines
 
 
 def main():
@@ -111,6 +128,7 @@ def main():
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    found, lines = {}, []
     for name, (trained, untrained, widths, size, shape, runs) in NETWORKS.items():
         runs = ready(runs)
 
@@ -124,9 +142,17 @@ def main():
         model = graph(trained())
         for target, options in runs.values():  # warm-up: lazy imports, first deployment
             seconds(model, spikes(5)[:, :2], target, options)
-        table(f"{name}, trained, time steps T", "T", {t: (model, spikes(t)) for t in (40, 80, 160)}, runs, args)
         x = spikes(40)
-        table(f"{name}, untrained, T=40, width", "width", {w: (graph(untrained(w)), x) for w in widths}, runs, args)
+        found[name] = {
+            "trained, T =": table(f"{name}, trained, time steps T", "T", {t: (model, spikes(t)) for t in (40, 80, 160)},
+                                  runs, args),
+            "untrained, T = 40, width": table(f"{name}, untrained, T=40, width", "width",
+                                               {w: (graph(untrained(w)), x) for w in widths}, runs, args),
+        }
+        lines += render(name, found[name]) + [""]
+    lines.append(f"Wall time per sample, deployment included ({args.samples} samples, medians of {args.repeats}), "
+                 "over the reference's in the same row; growth: the last row's time over the first's.")
+    write_figures("targets", "\n".join(lines), {"ms_per_sample": found, "args": vars(args)})
 
 
 if __name__ == "__main__":

@@ -78,3 +78,8 @@ def write_figures(name: str, markdown: str, data, quotable: tuple = ()) -> Path:
 def recorded() -> dict:
     """name -> the JSON record of every script's figures."""
     return {path.stem: json.loads(path.read_text()) for path in sorted(FIGURES.glob("*.json"))}
+
+
+def record(name: str) -> dict:
+    """The JSON record ``name``'s script last wrote."""
+    return json.loads((FIGURES / f"{name}.json").read_text())

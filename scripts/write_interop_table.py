@@ -1,4 +1,4 @@
-"""Regenerate docs/interop.md from the producer cases the tests run.
+"""Regenerate docs/interop.md's tables from the producer cases the tests run.
 
     .venv/bin/python scripts/write_interop_table.py
 """
@@ -8,11 +8,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "scripts")]
 
+from docfigures import write_figures  # noqa: E402
 from producer_cases import CASES, measure, render_table  # noqa: E402
 
 with tempfile.TemporaryDirectory() as folder:
-    table = render_table({name: measure(name, folder, on_targets=True) for name in CASES})
-(ROOT / "docs" / "interop.md").write_text(table)
-print(table)
+    results = {name: measure(name, folder, on_targets=True) for name in CASES}
+write_figures("interop", render_table(results), results)

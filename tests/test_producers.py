@@ -1,5 +1,6 @@
 """Graphs written by snnTorch, Norse, Rockpool and Sinabs, imported with each one's conventions."""
 
+import sys
 from pathlib import Path
 
 import nir
@@ -12,8 +13,10 @@ from nirdeploy.semantics import SNNTORCH_DT, snntorch_parameters
 
 from producer_cases import CASES, measure, render_table
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from docfigures import record  # noqa: E402
+
 PRODUCER_WORDS = {"snntorch": "snnTorch", "norse": "Norse", "rockpool": "Rockpool", "sinabs": "Sinabs"}
-INTEROP = Path(__file__).resolve().parents[1] / "docs" / "interop.md"
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,7 @@ def test_every_target_takes_some_foreign_file(results):
 
 
 def test_interop_table_matches_measurements(results):
-    assert INTEROP.read_text() == render_table(results), "regenerate with scripts/write_interop_table.py"
+    assert render_table(results) == record("interop")["markdown"], "regenerate with scripts/write_interop_table.py"
 
 
 @pytest.mark.parametrize("name", [n for n in sorted(CASES) if CASES[n][0] == "snntorch"])

@@ -15,7 +15,7 @@ import yaml
 import nirdeploy
 from nirdeploy import InvalidArgumentError, ProfileError, TargetError
 from nirdeploy.check import quantisation_error
-from nirdeploy.compare import agreement
+from nirdeploy.compare import agreement, agreement_report
 from nirdeploy.deploy import deploy_on
 from nirdeploy.passes import synaptic_hops
 from nirdeploy.semantics import resolve
@@ -243,6 +243,24 @@ def test_agreement_by_hand():
     assert off["spike_train_match"] == pytest.approx(31 / 36)
     assert off["spike_count_match"] == pytest.approx(5 / 6)  # only neuron (1, 1) counts 1 vs 0
     assert off["class_agreement"] == 0.5  # sample 1: class 1 (tied with 2, first wins) vs class 2
+
+
+def test_agreement_report_shifts_out_each_targets_hop_delay():
+    """Two weight layers: Lava (one step per hop) lags the reference by 2 steps at the output and 1 at the
+    first layer; a run that is the reference shifted so must match exactly, output and layers."""
+    (inp, _), (_, out) = io(3), io(3)
+    g = graph({"input": inp, "a": nir.Linear(np.eye(3)), "n1": lif(3), "b": nir.Linear(np.eye(3)), "n2": lif(3),
+               "output": out}, [("input", "a"), ("a", "n1"), ("n1", "b"), ("b", "n2"), ("n2", "output")])
+    semantics = resolve(g)
+    n1 = (torch.rand(8, 2, 3, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    n2 = (torch.rand(8, 2, 3, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    late = lambda x, steps: torch.cat([torch.zeros(steps, 2, 3), x])  # run_targets pads inputs as long
+    runs = {"reference": ((n2,), {"n1": n1, "n2": n2}, 0.0),
+            "lava": ((late(n2, 2),), {"n1": late(n1, 1), "n2": late(n2, 2)}, 0.0)}
+    rows = {(r["kind"], r["name"]): r for r in agreement_report(semantics, runs).rows}
+    assert {key: r["delay_compensated"] for key, r in rows.items()} == {
+        ("output", "output"): 2, ("layer", "n1"): 1, ("layer", "n2"): 2}
+    assert all(r["spike_train_match"] == 1.0 and r["steps_compared"] == 8 for r in rows.values())
 
 
 def test_synaptic_hops_count_weight_layers():
