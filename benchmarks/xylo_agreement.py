@@ -21,10 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from docfigures import write_figures  # noqa: E402
-from nirdeploy.compare import run_targets  # noqa: E402
-from nirdeploy.passes import synaptic_hops  # noqa: E402
+from nirdeploy.compare import agreement_report, run_targets  # noqa: E402
 from nirdeploy.semantics import resolve  # noqa: E402
-from nirdeploy.targets import get_target  # noqa: E402
 
 DT = 1e-3
 STEPS, BATCH, RATE = 1000, 4, 0.1
@@ -60,18 +58,14 @@ def measure_taus(graph: nir.NIRGraph, spikes: torch.Tensor) -> list:
     (run_targets gives each target the extra zero steps its delay needs)."""
     semantics = resolve(graph)
     runs = run_targets(semantics, (spikes,), {"reference": {}, **OPTIONS})
-    hops = synaptic_hops(semantics.graph, semantics.recurrent_edges)
-    profile = get_target("xylo").profile
-    ref_out, ref_layers, _ = runs.pop("reference")
     rows = []
-    for name, (out, layers, _) in runs.items():
-        for layer, ref, got in (("output", ref_out[0], out[0]), ("hidden", ref_layers["hidden"], layers["hidden"])):
-            delay = profile.delay(hops["output" if layer == "output" else "hidden"])
-            a = ref.sum(0).flatten().numpy()
-            b = got[delay : delay + STEPS].sum(0).flatten().numpy()
-            rows.append({"run": RUNS[name.replace(":syns61201", "")], "layer": layer,
-                         "correlation": float(np.corrcoef(a, b)[0, 1]), "reference_spikes": int(a.sum()),
-                         "target_spikes": int(b.sum()), "several_per_step": float((got > 1).double().mean())})
+    for row in agreement_report(semantics, runs).rows:
+        run = row["target"].replace(":syns61201", "")
+        outputs, layers, _ = runs[row["target"]]
+        got = outputs[0] if row["kind"] == "output" else layers[row["name"]]
+        rows.append({"run": RUNS[run], "layer": row["name"], "correlation": row["count_correlation"],
+                     "reference_spikes": int(row["spikes_reference"]), "target_spikes": int(row["spikes_target"]),
+                     "several_per_step": float((got > 1).double().mean())})
     return rows
 
 

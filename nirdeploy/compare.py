@@ -37,6 +37,7 @@ def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, cla
         "spikes_reference": float(ref_counts.sum()),
         "spikes_target": float(tgt_counts.sum()),
         "first_divergence": int(torch.nonzero(differs)[0]) if differs.any() else None,
+        "count_correlation": count_correlation(ref_counts, tgt_counts),
         # Potentials (LI, I outputs) agree only to rounding; this says by how much.
         "max_abs_difference": float((ref - tgt).abs().max()) if ref.numel() else 0.0,
         "spikes": bool(torch.all((ref == 0) | (ref == 1))),
@@ -44,6 +45,17 @@ def agreement(reference: torch.Tensor, target: torch.Tensor, delay: int = 0, cla
     if classifier and result["spikes"]:
         result["class_agreement"] = float((ref_counts.argmax(1) == tgt_counts.argmax(1)).double().mean())
     return result
+
+
+def count_correlation(reference: torch.Tensor, target: torch.Tensor) -> Optional[float]:
+    """Pearson's r of the per-(sample, neuron) spike counts; 1 where they are equal, None where either is
+    constant (r is undefined there)."""
+    a, b = reference.flatten().numpy(), target.flatten().numpy()
+    if np.array_equal(a, b):
+        return 1.0
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 @dataclass

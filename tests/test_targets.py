@@ -237,6 +237,7 @@ def test_agreement_by_hand():
     late = torch.cat([torch.zeros(2, 2, 3), ref[:-2]])  # the same spikes two steps later; t=4 falls off the end
     exact = agreement(ref, late, delay=2, classifier=True)
     assert exact["spike_train_match"] == 1.0 and exact["first_divergence"] is None and exact["steps_compared"] == 4
+    assert exact["count_correlation"] == 1.0
     off = agreement(ref, late, delay=0, classifier=True)
     assert off["first_divergence"] == 1
     # differing values: t=1 (missing), t=3 (one missing, one extra), t=4 (missing), t=5 (extra): 5 of 36
