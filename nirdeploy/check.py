@@ -8,7 +8,7 @@ from typing import Optional, Union
 import nir
 import numpy as np
 
-from .errors import UnsupportedNodeError
+from .errors import UnsupportedNodeError, spell
 from .passes import node_fields
 from .semantics import NEURON_TYPES, WEIGHT_TYPES, Semantics, load, recorded_dt
 from .table import format_table
@@ -134,7 +134,8 @@ def _dt(graph, profile, dt, recorded, dt_override) -> list:
             f"time constants are re-discretised: tau/dt changes by a factor {recorded / dt:.3g}, so the dynamics "
             f"differ from training; run at dt={recorded:g} to reproduce it", "warning") if dt_override else Problem(
             "(graph)", "recorded dt", f"exported at {recorded:g} s", f"asked for {dt:g} s",
-            f"run at dt={recorded:g} (--dt {recorded:g}), or pass --dt-override (dt_override=True) to "
+            f"run at {spell(f'dt={recorded:g}', f'--dt {recorded:g}')}, or "
+            f"{spell('pass dt_override=True', 'add --dt-override (model.dt_override: true in a config)')} to "
             "re-discretise every time constant at the new dt"))
     return problems
 

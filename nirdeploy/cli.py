@@ -1,19 +1,20 @@
 """The ``nirdeploy`` command: each subcommand is one call of the Python API plus formatting.
 
 Exit codes: 0 success; 1 a check failed or agreement is below the config's
-thresholds; 2 bad usage or bad input. Errors print as one paragraph; ``--debug``
-adds the traceback.
+thresholds; 2 bad usage or bad input; 3 an internal error (a bug: please report it).
+Errors print as one paragraph; ``--debug``, anywhere on the line, adds the traceback.
 """
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
 
-from .errors import NirdeployError
+from .errors import NirdeployError, speak_cli
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def cmd_run(args) -> int:
@@ -23,6 +24,8 @@ def cmd_run(args) -> int:
     config = load_config(args.config)
     if args.producer:
         config.producer = args.producer
+    if args.dt is not None:
+        config.dt = args.dt
     config.dt_override = config.dt_override or args.dt_override
     result = run_config(config, targets=args.target, out=args.out, progress=sys.stderr.isatty())
     print((result.folder / "report.md").read_text())
@@ -45,11 +48,13 @@ def cmd_check(args) -> int:
 def cmd_inspect(args) -> int:
     from .describe import describe_graph, format_description
     from .graphfile import read_graph
-    from .semantics import recorded_dt, resolve
+    from .semantics import choose_producer, recorded_dt, resolve
+    from .validate import validate_graph
 
-    graph = read_graph(args.graph)
+    graph, source = read_graph(args.graph), f"NIR file {args.graph}"
+    validate_graph(graph, source, choose_producer(args.producer, graph)[0])  # before reading its dt
     known_dt = args.dt is not None or recorded_dt(graph) is not None
-    semantics = resolve(graph, args.dt, args.producer, args.dt_override, f"NIR file {args.graph}") if known_dt else None
+    semantics = resolve(graph, args.dt, args.producer, args.dt_override, source) if known_dt else None
     description = describe_graph(graph, semantics)
     print(json.dumps(description, indent=2) if args.json else format_description(description))
     return EXIT_OK
@@ -75,17 +80,24 @@ def cmd_setup(args) -> int:
 
 
 def cmd_export(args) -> int:
-    import torch
-
-    from .run import load_python_model
-    from .to_nir import export_to_nir
+    from .run import export_model, load_python_model
 
     weights = Path(args.weights) if args.weights else None
     net = load_python_model(args.model, weights, Path.cwd(), "the model argument")
-    graph = export_to_nir(net, torch.zeros(args.example_shape), save_path=args.output, dt=args.dt,
-                          overwrite=args.overwrite)
+    graph = export_model(net, tuple(args.example_shape), Path(args.output), args.dt, args.overwrite, "--example-shape")
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, dt={args.dt:g} s")
     return EXIT_OK
+
+
+def positive_seconds(text: str) -> float:
+    """--dt: a positive number of seconds, written as Python reads floats (1e-3, 0.001)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (e.g. 1e-3)") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def add_conventions(command) -> None:
@@ -100,35 +112,42 @@ def add_conventions(command) -> None:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="nirdeploy", description="Deploy spiking networks through NIR.")
     main.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    commands = main.add_subparsers(dest="command", required=True)
+    # Each subcommand takes --debug too (after its name); SUPPRESS keeps a --debug given before the name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")
+    subparsers = main.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="export, check, deploy, run and compare as a config says")
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, parents=[common], **kwargs)
+
+    run = command("run", help="export, check, deploy, run and compare as a config says")
     run.add_argument("config", help="a run configuration (YAML)")
     run.add_argument("--target", action="append", help="target to use instead of the config's (repeatable)")
     run.add_argument("--out", type=Path, help="folder that receives the run folder (default: the config's output)")
+    run.add_argument("--dt", type=positive_seconds, help="time step in seconds instead of the config's dt")
     add_conventions(run)
     run.set_defaults(handler=cmd_run)
 
-    chk = commands.add_parser("check", help="check a graph against targets")
+    chk = command("check", help="check a graph against targets")
     chk.add_argument("graph", help="a .nir file")
     chk.add_argument("--target", action="append", required=True, help="target name, e.g. xylo:syns63300 (repeatable)")
-    chk.add_argument("--dt", type=float, help="time step in seconds (default: the graph's recorded dt)")
+    chk.add_argument("--dt", type=positive_seconds, help="time step in seconds (default: the graph's recorded dt)")
     add_conventions(chk)
     chk.add_argument("--json", action="store_true", help="print JSON")
     chk.set_defaults(handler=cmd_check)
 
-    ins = commands.add_parser("inspect", help="nodes, edges, shapes, parameters and metadata of a graph")
+    ins = command("inspect", help="nodes, edges, shapes, parameters and metadata of a graph")
     ins.add_argument("graph", help="a .nir file")
-    ins.add_argument("--dt", type=float, help="time step in seconds for the neurons' per-step dynamics "
+    ins.add_argument("--dt", type=positive_seconds, help="time step in seconds for the neurons' per-step dynamics "
                      "(default: the graph's recorded dt; without either, only the fields are shown)")
     add_conventions(ins)
     ins.add_argument("--json", action="store_true", help="print JSON")
     ins.set_defaults(handler=cmd_inspect)
 
-    tgt = commands.add_parser("targets", help="every target and whether its runtime is ready")
+    tgt = command("targets", help="every target and whether its runtime is ready")
     tgt.set_defaults(handler=cmd_targets)
 
-    setup = commands.add_parser("setup", help="create a target's runtime (lava: a Python 3.10 venv with lava-nc)")
+    setup = command("setup", help="create a target's runtime (lava: a Python 3.10 venv with lava-nc)")
     setup.add_argument("runtime", choices=["lava"], help="the runtime to create")
     setup.add_argument("--python", help="a Python 3.10 interpreter (default: $NIRDEPLOY_PYTHON310, PATH, pyenv)")
     setup.add_argument("--folder", type=Path, help="where to create it (default: $NIRDEPLOY_LAVA_RUNTIME or "
@@ -136,11 +155,11 @@ def parser() -> argparse.ArgumentParser:
     setup.add_argument("--force", action="store_true", help="recreate it even if it is ready")
     setup.set_defaults(handler=cmd_setup)
 
-    exp = commands.add_parser("export", help="export a model defined in Python to a .nir file")
+    exp = command("export", help="export a model defined in Python to a .nir file")
     exp.add_argument("model", help="package.module:function or file.py:function returning an nn.Module")
     exp.add_argument("--example-shape", type=int, nargs="+", required=True, help="example input shape, with batch")
     exp.add_argument("--weights", help="a state dict file, loaded with weights_only=True")
-    exp.add_argument("--dt", type=float, default=1e-4, help="time step in seconds (default 1e-4)")
+    exp.add_argument("--dt", type=positive_seconds, default=1e-4, help="time step in seconds (default 1e-4)")
     exp.add_argument("-o", "--output", required=True, help="the .nir file to write")
     exp.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     exp.set_defaults(handler=cmd_export)
@@ -148,14 +167,34 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    speak_cli()  # every message from here on suggests flags, not keywords
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (NirdeployError, FileNotFoundError, ValueError) as error:
-        if args.debug:
-            traceback.print_exc()
-        print(f"nirdeploy {args.command}: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly; Python's flush at exit would fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print(f"nirdeploy {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (NirdeployError, OSError) as error:
+        return _fail(args, error, str(error) if isinstance(error, NirdeployError) else _os_error(error), EXIT_BAD_INPUT)
+    except Exception as error:
+        return _fail(args, error, f"internal error, {type(error).__name__}: {error}. This is a bug in nirdeploy; "
+                     "rerun with --debug and report the traceback", EXIT_INTERNAL)
+
+
+def _os_error(error: OSError) -> str:
+    where = f": {error.filename}" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+
+
+def _fail(args, error: Exception, message: str, code: int) -> int:
+    if args.debug:
+        traceback.print_exception(error)
+    print(f"nirdeploy {args.command}: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import torch
 from .deploy import deploy_on
 from .passes import synaptic_hops
 from .semantics import Semantics, load
+from .targets.base import graph_inputs, spike_inputs
 from .table import format_table
 from .targets import get_target
 
@@ -93,11 +94,6 @@ class CompareReport:
         return "\n".join([title, *notes, "", *format_table(rows)])
 
 
-def _as_inputs(inputs) -> tuple:
-    inputs = inputs if isinstance(inputs, (tuple, list)) else (inputs,)
-    return tuple(torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float() for x in inputs)
-
-
 def _as_tuple(outputs) -> tuple:
     return outputs if isinstance(outputs, tuple) else (outputs,)
 
@@ -117,6 +113,8 @@ def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bo
     A target whose layers lag the reference (``Profile.delay``) gets as many extra steps of zero
     input as its deepest layer lags, so that its outputs cover every step of the reference's.
     """
+    inputs = spike_inputs(inputs if isinstance(inputs, (tuple, list)) else (inputs,), graph_inputs(semantics.graph),
+                          "the graph")
     deepest = max(synaptic_hops(semantics.graph, semantics.recurrent_edges).values(), default=0)
     runs = {}
     for name, options in targets.items():
@@ -175,5 +173,5 @@ def compare(
     semantics = load(graph, dt, producer, dt_override)
     targets = targets if isinstance(targets, dict) else {name: {} for name in targets}
     runs = {name: {**options, **own} for name, own in {reference: {}, **targets}.items()}
-    runs = run_targets(semantics, _as_inputs(inputs), runs)
+    runs = run_targets(semantics, inputs, runs)
     return agreement_report(semantics, runs, reference)

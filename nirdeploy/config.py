@@ -26,6 +26,7 @@ Relative paths are relative to the config file.
 """
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -39,6 +40,17 @@ MODEL_KEYS = {"nir", "python", "weights", "example_shape", "producer", "dt_overr
 POISSON_KEYS = {"rate", "steps", "batch", "seed"}
 DATASET_KEYS = {"name", "steps", "samples", "seed", "split", "size"}
 THRESHOLD_KEYS = {"spike_train_match", "spike_count_match", "class_agreement"}
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_VALUES = 100_000  # after expanding aliases: a config is a few hundred values
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """YAML 1.1's safe loader, reading ``1e-3`` as a number as YAML 1.2 does (1.1 wants ``1.0e-3``)."""
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 @dataclass
@@ -98,10 +110,7 @@ def load_config(path) -> RunConfig:
     source = Path(path)
     if not source.is_file():
         raise ConfigError(f"config {source} does not exist")
-    try:
-        data = yaml.safe_load(source.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config {source} is not valid YAML: {error}") from error
+    data = read_yaml(source)
     if isinstance(data, dict) and "producer" in data:
         _error(source, "producer", "belongs to the model: move it under 'model' (model.producer)")
     data = _mapping(source, "(top level)", data, TOP_KEYS)
@@ -137,6 +146,50 @@ def load_config(path) -> RunConfig:
     return config
 
 
+def read_yaml(source: Path):
+    """The YAML in ``source``, refused when it is larger than a config can be, also once its aliases are
+    expanded (nine aliases nested nine deep are 9**9 values), before anything is built from it."""
+    if source.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {source} is {source.stat().st_size} bytes; a run configuration is a few "
+                          f"hundred bytes (at most {MAX_CONFIG_BYTES}): is it the file meant?")
+    try:
+        loader = ConfigLoader(source.read_text(encoding="utf-8"))
+        try:
+            node = loader.get_single_node()
+            _require_few_values(node, source)
+            return loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {source} is not valid YAML: {error}") from error
+    except (UnicodeDecodeError, RecursionError) as error:
+        raise ConfigError(f"config {source} is not a readable YAML text ({type(error).__name__}); write the "
+                          "config as UTF-8 YAML mappings") from None
+
+
+def _require_few_values(root, source: Path) -> None:
+    """Count the values ``root`` expands to (an alias counts its whole target again), without expanding;
+    an alias inside its own anchor would expand forever."""
+    sizes, open_nodes, stack = {}, set(), [(root, False)] if root is not None else []
+    while stack:
+        node, children_done = stack.pop()
+        children = [item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode) else \
+            node.value if isinstance(node, yaml.SequenceNode) else []
+        if children_done or not children:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[id(node)] > MAX_CONFIG_VALUES:
+                raise ConfigError(f"config {source} expands to more than {MAX_CONFIG_VALUES} values (aliases "
+                                  "nested in aliases); write the values out, without nested aliases")
+        elif id(node) not in sizes:
+            if any(id(child) in open_nodes or child is node for child in children):
+                raise ConfigError(f"config {source} has an alias inside its own anchor (line "
+                                  f"{node.start_mark.line + 1}); a config cannot contain itself")
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack += [(child, False) for child in children if id(child) not in sizes]
+
+
 def _producer(source, value) -> Optional[str]:
     from .semantics import PRODUCERS
 
@@ -160,6 +213,8 @@ def _targets(source, value) -> dict:
 
     known = available_targets()
     for name, options in value.items():
+        if not isinstance(name, str):
+            _error(source, f"targets.{name}", "must be a target's name (text), e.g. snntorch or xylo:syns63300")
         if name.partition("/")[0].partition(":")[0] not in known:
             _error(source, f"targets.{name}", f"is not a known target; known: {', '.join(sorted(known))} "
                                               "(a second run of one target with other options: target/label)")

@@ -48,3 +48,21 @@ class TargetError(NirdeployError):
 
 class ConfigError(NirdeployError):
     """A run configuration with a missing, unknown or mistyped key."""
+
+
+class MemoryBudgetError(NirdeployError, MemoryError):
+    """A graph, input or run that would need more memory than the budget allows (refused before allocating)."""
+
+
+# Who reads the messages: Python callers are told keywords (dt_override=True), the command line's users
+# flags (--dt-override). The CLI switches this once, before any work, so every message is built in its words.
+_audience = {"cli": False}
+
+
+def speak_cli() -> None:
+    _audience["cli"] = True
+
+
+def spell(python: str, cli: str) -> str:
+    """A fix in the words of whoever reads it: ``python`` for the API, ``cli`` on the command line."""
+    return cli if _audience["cli"] else python

@@ -24,7 +24,6 @@ from torch import fx
 
 from . import layers
 from .errors import InvalidArgumentError, UnsupportedNodeError
-from .graphfile import type_mismatches
 from .neurons import reference_neuron
 from .semantics import NEURON_TYPES, Semantics, check_dt, load
 
@@ -110,13 +109,6 @@ def default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(previous)
 
 
-def _check_edges(graph: nir.NIRGraph, source: str) -> None:
-    for pre, post in graph.edges:
-        for end in (pre, post):
-            if end not in graph.nodes:
-                raise UnsupportedNodeError(f"{source} has an edge ({pre} -> {post}) to a node '{end}' it does not define")
-
-
 def _topological_order(graph: nir.NIRGraph, forward_edges: list) -> list:
     predecessors = {name: [] for name in graph.nodes}
     for pre, post in forward_edges:
@@ -145,31 +137,21 @@ def _with_weights(make_module, weight, bias=None) -> nn.Module:
     return module
 
 
-def _delay_steps(name: str, node: nir.Delay, dt: float, source: str) -> np.ndarray:
-    steps = np.asarray(node.delay, dtype=np.float64) / dt
-    if np.any(steps < 0) or not np.allclose(steps, np.rint(steps), rtol=0, atol=1e-6):
-        raise UnsupportedNodeError(
-            f"{source}: Delay node '{name}' has delays {np.unique(node.delay)[:5]} s, which are not whole "
-            f"multiples of dt={dt:g} s. Import at a dt that divides every delay."
-        )
-    return np.rint(steps).astype(np.int64)
-
-
-def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str) -> nn.Module:
+def node_to_module(node: nir.NIRNode, dt: float) -> nn.Module:
     """The module of a layer node (neurons are built from their dynamics)."""
     if isinstance(node, (nir.Affine, nir.Linear)):
-        out_features, in_features = node.weight.shape
+        out_features, in_features = np.shape(node.weight)
         bias = node.bias if isinstance(node, nir.Affine) else None
         return _with_weights(lambda: layer.Linear(in_features, out_features, bias=bias is not None), node.weight, bias)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         conv = layer.Conv1d if isinstance(node, nir.Conv1d) else layer.Conv2d
-        out_channels, in_per_group = node.weight.shape[:2]
+        out_channels, in_per_group, *kernel = np.shape(node.weight)
         groups = int(np.asarray(node.groups))
         return _with_weights(
             lambda: conv(
                 in_per_group * groups,
                 out_channels,
-                kernel_size=node.weight.shape[2:],
+                kernel_size=tuple(kernel),
                 stride=_pair(node.stride),
                 padding=_padding(node.padding),
                 dilation=_pair(node.dilation),
@@ -189,19 +171,28 @@ def node_to_module(name: str, node: nir.NIRNode, dt: float, source: str) -> nn.M
         return layers.Scale(node.scale)
     if isinstance(node, nir.Threshold):
         return layers.Threshold(node.threshold)
-    return layers.Delay(_delay_steps(name, node, dt, source))
+    steps = np.asarray(node.delay, dtype=np.float64) / dt  # whole numbers: nirdeploy.validate.check_delays
+    return layers.Delay(np.rint(steps).astype(np.int64))
 
 
 def _supported(node: nir.NIRNode) -> bool:
     return type(node) in LAYER_NODES + NEURON_TYPES
 
 
+# Names a generated module already has (forward, meta, code, graph, training, ...; those starting with "_" are
+# never used) and the generated forward's own argument (self): a node named so is renamed.
+RESERVED = frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph()))) | frozenset(keyword.kwlist) | {"self"}
+MAX_ATTRIBUTE = 64
+
+
 def _attribute_name(name: str, taken: set) -> str:
-    attribute = re.sub(r"\W", "_", name)
-    attribute = attribute if attribute and not attribute[0].isdigit() else f"n_{attribute}"
-    attribute += "_" if keyword.iskeyword(attribute) else ""
-    while attribute in taken:
-        attribute += "_"
+    """A safe attribute for NIR node ``name``: ASCII (Python would NFKC-normalise 'ﬁlter' to 'filter'), not
+    a keyword nor a GraphModule attribute, unique; gm.meta['nir_modules'] keeps the NIR name."""
+    attribute = re.sub(r"[^0-9A-Za-z_]", "_", name)[:MAX_ATTRIBUTE]
+    if not attribute or attribute[0].isdigit() or attribute.startswith("_"):
+        attribute = f"n_{attribute}"
+    while attribute in RESERVED or attribute in taken:
+        attribute = f"{attribute}_"
     taken.add(attribute)
     return attribute
 
@@ -209,10 +200,6 @@ def _attribute_name(name: str, taken: set) -> str:
 def build_graph_module(semantics: Semantics, make_neuron: Callable = reference_neuron) -> fx.GraphModule:
     """One step of the resolved graph as an fx graph; recurrent edges go through :class:`layers.PreviousStep`."""
     graph, dt, source = semantics.graph, semantics.dt, semantics.source
-    _check_edges(graph, source)
-    mismatches = type_mismatches(graph)
-    if mismatches:
-        raise UnsupportedNodeError(f"{source}: shapes of connected nodes disagree: {'; '.join(mismatches)}")
     recurrent = semantics.recurrent_edges
     forward = [edge for edge in graph.edges if edge not in recurrent]
     order = _topological_order(graph, forward)
@@ -239,11 +226,9 @@ def build_graph_module(semantics: Semantics, make_neuron: Callable = reference_n
         terms = [values[pre] for pre in predecessors[name]]
         for (pre, post), recorder in recorders.items():
             if post == name:
-                shape = tuple(int(d) for d in graph.nodes[pre].output_type["output"])
+                shape = semantics.shapes[pre]
                 last = fx_graph.get_attr(f"{recorder}.value")
                 terms.append(fx_graph.call_function(layers.previous_or_zeros, (last, batch_like, shape)))
-        if not terms:
-            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has no incoming edge")
         value = terms[0]
         for term in terms[1:]:
             value = fx_graph.call_function(operator.add, (value, term))
@@ -251,15 +236,13 @@ def build_graph_module(semantics: Semantics, make_neuron: Callable = reference_n
             results[name] = value
             continue
         attribute = attributes[name] = _attribute_name(name, taken)
-        module = make_neuron(semantics[name]) if name in semantics.dynamics else node_to_module(name, node, dt, source)
+        module = make_neuron(semantics[name]) if name in semantics.dynamics else node_to_module(node, dt)
         root.add_module(attribute, module)
         values[name] = fx_graph.call_module(attribute, (value,))
         for (pre, post), recorder in recorders.items():
             if pre == name:
                 root.add_module(recorder, layers.PreviousStep())
                 values[name] = fx_graph.call_module(recorder, (values[name],))
-    if not results:
-        raise UnsupportedNodeError(f"{source} has no Output node, so the network would compute nothing visible")
     outputs = [results[name] for name in graph.nodes if name in results]
     fx_graph.output(outputs[0] if len(outputs) == 1 else tuple(outputs))
     gm = fx.GraphModule(root, fx_graph)

@@ -13,7 +13,7 @@ def node_fields(node: nir.NIRNode) -> dict:
     return {k: v for k, v in vars(node).items() if k not in ("input_type", "output_type", "metadata")}
 
 
-def _endpoint(name: str, sub: nir.NIRGraph, kind: type, prefix: str) -> str:
+def _endpoint(name: str, sub: nir.NIRGraph, kind: type, prefix: str, source: str) -> str:
     """The inner Input/Output node that an outer edge end ``prefix`` or ``prefix.x`` denotes."""
     candidates = [n for n, node in sub.nodes.items() if isinstance(node, kind)]
     inner = name[len(prefix) + 1 :] if name != prefix else None
@@ -22,36 +22,60 @@ def _endpoint(name: str, sub: nir.NIRGraph, kind: type, prefix: str) -> str:
     if inner in candidates:
         return inner
     raise UnsupportedNodeError(
-        f"edge end '{name}' does not name one {kind.__name__} node of subgraph '{prefix}' (it has {candidates})"
+        f"{source}: edge end '{name}' does not name one {kind.__name__} node of subgraph '{prefix}' (it has "
+        f"{candidates}); name the subgraph's {kind.__name__} node as '{prefix}.NAME'"
     )
 
 
-def flatten_subgraphs(graph: nir.NIRGraph) -> nir.NIRGraph:
+def flatten_subgraphs(graph: nir.NIRGraph, source: str = "the NIR graph") -> nir.NIRGraph:
     """Inline nested NIRGraph nodes, naming their nodes ``outer.inner``.
 
     An edge into a subgraph goes to the successors of its Input node; an edge out
-    of it comes from the predecessors of its Output node.
+    of it comes from the predecessors of its Output node. Subgraphs are inlined
+    innermost first, without recursion, so that any nesting depth is handled.
     """
-    if not any(isinstance(node, nir.NIRGraph) for node in graph.nodes.values()):
+    order, stack = [], [graph]
+    while stack:  # every graph before the subgraphs it holds
+        current = stack.pop()
+        order.append(current)
+        stack += [node for node in current.nodes.values() if isinstance(node, nir.NIRGraph)]
+    flat = {}
+    for current in reversed(order):  # every subgraph inlined before the graph that holds it
+        flat[id(current)] = _inline(current, flat, source)
+    return flat[id(graph)]
+
+
+def _inline(graph: nir.NIRGraph, flat: dict, source: str) -> nir.NIRGraph:
+    """``graph`` with each subgraph node replaced by the nodes of its flattened form ``flat[id(subgraph)]``.
+    A node named like an inlined one ('a.b' beside a subgraph 'a') is refused: the names would clash, and
+    edge ends 'a.b' would be ambiguous."""
+    subgraphs = [name for name, node in graph.nodes.items() if isinstance(node, nir.NIRGraph)]
+    if not subgraphs:
         return graph
     nodes, inner_edges, entries, exits = {}, [], {}, {}
     for name, node in graph.nodes.items():
         if not isinstance(node, nir.NIRGraph):
+            clash = next((sub for sub in subgraphs if name.startswith(f"{sub}.")), None)
+            if clash is not None:
+                raise UnsupportedNodeError(
+                    f"{source}: node '{name}' ({type(node).__name__}) is named like a node of subgraph '{clash}', "
+                    f"whose nodes are inlined as '{clash}.NAME'; rename node '{name}' (e.g. without the dot)")
             nodes[name] = node
             continue
-        sub = flatten_subgraphs(node)
+        sub = flat[id(node)]
         io = {n for n, inner in sub.nodes.items() if isinstance(inner, (nir.Input, nir.Output))}
         nodes.update({f"{name}.{n}": inner for n, inner in sub.nodes.items() if n not in io})
         for pre, post in sub.edges:
             if pre in io and post in io:
-                raise UnsupportedNodeError(f"subgraph '{name}' connects its input '{pre}' straight to its output '{post}'")
+                raise UnsupportedNodeError(f"{source}: subgraph '{name}' connects its input '{pre}' straight to its "
+                                           f"output '{post}'; remove the subgraph or put a node between them")
             if pre not in io and post not in io:
                 inner_edges.append((f"{name}.{pre}", f"{name}.{post}"))
         entries[name] = lambda end, sub=sub, name=name: [
-            f"{name}.{post}" for pre, post in sub.edges if pre == _endpoint(end, sub, nir.Input, name)
+            f"{name}.{post}" for pre, post in sub.edges if pre == _endpoint(end, sub, nir.Input, name, source)
         ]
         exits[name] = lambda end, sub=sub, name=name: [
-            f"{name}.{pre}" for pre, post in sub.edges if post == _endpoint(end, sub, nir.Output, name)
+            f"{name}.{pre}" for pre, post in sub.edges if post == _endpoint(end, sub, nir.Output, name, source)
         ]
 
     def owner(end: str, table: dict):
@@ -65,35 +89,37 @@ def flatten_subgraphs(graph: nir.NIRGraph) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=graph.metadata, type_check=False)
 
 
+_END = object()
+
+
 def _first_cycle(names, edges: list, starts: list):
-    """A cycle as its list of nodes, found depth-first from ``starts`` then every node, in order; or None."""
+    """A cycle as its list of nodes, found depth-first from ``starts`` then every node, in order; or None.
+    Iterative (a chain of any length), with the current path indexed for constant-time membership."""
     successors = {name: [] for name in names}
     for pre, post in edges:
         successors[pre].append(post)
-    done, stack = set(), []
-
-    def visit(name):
-        stack.append(name)
-        for post in successors[name]:
-            if post in stack:
-                return stack[stack.index(post) :]
-            if post not in done:
-                cycle = visit(post)
-                if cycle:
-                    return cycle
-        stack.pop()
-        done.add(name)
-        return None
-
-    for name in starts + list(names):
-        if name not in done:
-            cycle = visit(name)
-            if cycle:
-                return cycle
+    done = set()
+    for start in starts + list(names):
+        if start in done:
+            continue
+        path, position, pending = [start], {start: 0}, [iter(successors[start])]
+        while pending:
+            post = next(pending[-1], _END)
+            if post is _END:
+                name = path.pop()
+                del position[name]
+                done.add(name)
+                pending.pop()
+            elif post in position:
+                return path[position[post]:]
+            elif post not in done:
+                position[post] = len(path)
+                path.append(post)
+                pending.append(iter(successors[post]))
     return None
 
 
-def recurrent_edges(graph: nir.NIRGraph) -> list:
+def recurrent_edges(graph: nir.NIRGraph, source: str = "the NIR graph") -> list:
     """The edges that carry last step's value, one per cycle: the edge leaving the
     cycle's last neuron (or Delay), so that a recurrent connection carries last
     step's spikes, as in every torch executor. A cycle with no stateful node (an
@@ -106,7 +132,7 @@ def recurrent_edges(graph: nir.NIRGraph) -> list:
         if not stateful:
             raise UnsupportedNodeError(
                 f"the cycle {' -> '.join(cycle + cycle[:1])} has no neuron or delay in it: an algebraic "
-                "loop with no defined value. Add a Delay or a neuron to the loop."
+                f"loop with no defined value, in {source}. Add a Delay or a neuron to the loop."
             )
         last = stateful[-1]
         edge = (cycle[last], cycle[(last + 1) % len(cycle)])

@@ -1,4 +1,7 @@
-"""A run's report: report.json for machines, report.md for people, and PNG plots."""
+"""A run's report: report.json for machines, report.md for people, and PNG plots.
+
+Each file is written whole or not at all (:func:`nirdeploy.files.atomic_path`).
+"""
 
 import json
 from pathlib import Path
@@ -8,15 +11,30 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display is needed or assumed
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .files import atomic_path  # noqa: E402
+
 
 def write_report(folder: Path, report: dict, checks: dict, agreement, runs: dict) -> None:
-    (folder / "report.json").write_text(json.dumps(report, indent=2))
+    _write_text(folder / "report.json", json.dumps(report, indent=2))
     plots = []
     reference_out, reference_layers, _ = runs["reference"]
     for name, (out, layers, _) in runs.items():
         if name != "reference":
             plots += plot_target(folder, name, reference_out, out, reference_layers, layers)
-    (folder / "report.md").write_text(markdown(report, checks, agreement, plots))
+    _write_text(folder / "report.md", markdown(report, checks, agreement, plots))
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as partial:
+        partial.write_text(text)
+
+
+def _save_png(figure, path: Path) -> None:
+    try:
+        with atomic_path(path) as partial:
+            figure.savefig(partial, dpi=100, format="png")
+    finally:
+        plt.close(figure)  # pyplot keeps every open figure alive
 
 
 def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
@@ -79,8 +97,7 @@ def plot_target(folder: Path, name: str, ref_out: tuple, out: tuple, ref_layers:
     figure.tight_layout()
     stem = name.replace("/", "-")  # a run named target/label
     raster = folder / f"raster_{stem}.png"
-    figure.savefig(raster, dpi=100)
-    plt.close(figure)
+    _save_png(figure, raster)
 
     figure, axis = plt.subplots(figsize=(4.5, 4.5))
     pairs = [(r, t) for r, t in zip(ref_out, out)] + [(ref_layers[k], v) for k, v in layers.items() if k in ref_layers]
@@ -93,6 +110,5 @@ def plot_target(folder: Path, name: str, ref_out: tuple, out: tuple, ref_layers:
     axis.set_title("per-neuron spike counts", fontsize=9)
     figure.tight_layout()
     counts = folder / f"counts_{stem}.png"
-    figure.savefig(counts, dpi=100)
-    plt.close(figure)
+    _save_png(figure, counts)
     return [raster, counts]

@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.util
+import math
 import shutil
 import sys
 import time
@@ -17,11 +18,15 @@ from .check import check
 from .compare import agreement_report, run_name, run_targets
 from .config import RunConfig
 from .datasets import load_dataset
-from .errors import ConfigError
+from .deploy import check_options
+from .errors import ConfigError, ExampleInputError, InvalidArgumentError, NirdeployError
 from .graphfile import read_graph
 from .report import write_report
 from .semantics import load
+from .targets import get_target
+from .targets.base import graph_inputs, spike_inputs
 from .to_nir import export_to_nir
+from .validate import BYTES_PER_VALUE, element_count, require_within_budget
 
 
 @dataclass
@@ -67,8 +72,27 @@ def load_python_model(reference: str, weights: Optional[Path], base: Path, origi
     if not isinstance(net, torch.nn.Module):
         raise ConfigError(f"{origin} ({reference}) returned {type(net).__name__}, not a torch.nn.Module or a nir.NIRGraph")
     if weights is not None:
-        net.load_state_dict(torch.load(weights, weights_only=True))
+        try:
+            net.load_state_dict(torch.load(weights, weights_only=True))
+        except Exception as error:  # not a state dict, or the weights of another network
+            detail = str(error).strip().splitlines()
+            raise ConfigError(f"the weights {weights} do not fit {origin} ({reference}): "
+                              f"{type(error).__name__}: {' '.join(detail[:3])}; give the state dict saved from "
+                              "this model (torch.save(model.state_dict(), path))") from error
     return net.eval()
+
+
+def export_model(net: torch.nn.Module, example_shape: tuple, path: Path, dt: float, overwrite: bool,
+                 shape_key: str) -> nir.NIRGraph:
+    """``export_to_nir`` on zeros of ``example_shape``; a failure names ``shape_key`` (where the shape was
+    given) instead of ending in torch's traceback."""
+    try:
+        return export_to_nir(net, torch.zeros(example_shape), save_path=path, dt=dt, overwrite=overwrite)
+    except ExampleInputError as error:
+        cause = error.__cause__ or error
+        raise ConfigError(f"the model does not run on an example input of shape {list(example_shape)} "
+                          f"({shape_key}): {type(cause).__name__}: {cause}. Give the shape the model takes, with "
+                          "the batch dim ([B, ...], or [T, B, ...] for a multi-step model)") from error
 
 
 def prepare_graph(config: RunConfig, folder: Path) -> tuple:
@@ -83,24 +107,62 @@ def prepare_graph(config: RunConfig, folder: Path) -> tuple:
     elif config.example_shape is None:
         raise ConfigError(f"config {config.source}: key 'model.example_shape' is missing; exporting a torch model needs it")
     else:
-        export_to_nir(model, torch.zeros(config.example_shape), save_path=path, dt=config.dt)
+        export_model(model, config.example_shape, path, config.dt, False,
+                     f"config {config.source}: key 'model.example_shape'")
     return read_graph(path), time.perf_counter() - start
 
 
-def make_inputs(config: RunConfig, graph: nir.NIRGraph) -> tuple:
-    """(input spikes, one tensor per graph input, laid out [T, B, ...]; labels or None)."""
-    shapes = [tuple(int(d) for d in node.input_type["input"]) for node in graph.nodes.values() if isinstance(node, nir.Input)]
-    if config.input_file is not None:
-        data = np.load(config.input_file)
-        arrays = [data[key] for key in data.files] if hasattr(data, "files") else [data]
-        return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays), None
+def planned_runs(config: RunConfig, names: Sequence[str]) -> dict:
+    """run name -> deploy options, each target, chip variant and option name checked: before any export."""
+    runs = {}
+    for name in names:
+        options = config.targets.get(name, {})
+        try:
+            check_options(get_target(name.partition("/")[0]), options)
+        except NirdeployError as error:
+            where = f"key 'targets.{name}'" if name in config.targets else f"--target {name}"
+            raise ConfigError(f"config {config.source}: {where}: {error}") from None
+        runs[name] = options
+    return runs
+
+
+def read_input_file(config: RunConfig) -> tuple:
+    """The arrays of ``input.file`` (.npy, or .npz in file order), without pickles."""
+    try:
+        data = np.load(config.input_file, allow_pickle=False)
+        return tuple(data[key] for key in data.files) if hasattr(data, "files") else (data,)
+    except Exception as error:
+        raise ConfigError(f"config {config.source}: key 'input.file' ({config.input_file}) cannot be read as "
+                          f"numpy arrays: {type(error).__name__}: {error}; save spikes with numpy.save") from None
+
+
+def make_inputs(config: RunConfig, graph: nir.NIRGraph, arrays: Optional[tuple], runs: int) -> tuple:
+    """(input spikes, one tensor per graph input, laid out [T, B, ...]; labels or None), each checked
+    against the graph's inputs and the memory budget before it is made."""
+    expected = graph_inputs(graph)
+    if arrays is not None:
+        try:
+            return spike_inputs(arrays, expected, "the network"), None
+        except InvalidArgumentError as error:
+            raise ConfigError(f"config {config.source}: key 'input.file' ({config.input_file}): {error}") from None
+    key, drawn = ("input.dataset", config.dataset) if config.dataset is not None else ("input.poisson", config.poisson)
+    steps, batch = drawn["steps"], drawn.get("samples", drawn.get("batch"))
+    values = sum(element_count((node.output_type or {}).get("output")) for node in graph.nodes.values())
+    require_within_budget(steps * batch * values * BYTES_PER_VALUE * runs,
+                          f"config {config.source}: key '{key}': {steps} steps x {batch} samples on {runs} run(s)",
+                          "run fewer steps or samples")
     if config.dataset is not None:
         spikes, labels = load_dataset(**config.dataset)
-        return (spikes.reshape(spikes.shape[0], spikes.shape[1], *shapes[0]),), labels
-    p = config.poisson
-    generator = torch.Generator().manual_seed(p["seed"])
-    spikes = tuple((torch.rand((p["steps"], p["batch"], *shape), generator=generator) < p["rate"]).float() for shape in shapes)
-    return spikes, None
+        name, shape = expected[0]
+        if len(expected) != 1 or spikes[0, 0].numel() != math.prod(shape):
+            raise ConfigError(f"config {config.source}: key 'input.dataset' gives {spikes[0, 0].numel()} values per "
+                              f"sample (size {config.dataset['size']}: that many pixels squared) but the network "
+                              f"takes {', '.join(f'{list(s)} at {n}' for n, s in expected)}; choose the size (or the "
+                              "model) so that they fit")
+        return (spikes.reshape(*spikes.shape[:2], *shape),), labels
+    generator = torch.Generator().manual_seed(drawn["seed"])
+    return tuple((torch.rand((steps, batch, *shape), generator=generator) < drawn["rate"]).float()
+                 for _, shape in expected), None
 
 
 def accuracy(outputs: tuple, labels: torch.Tensor, steps: int, delay: int) -> float:
@@ -133,14 +195,23 @@ def versions() -> dict:
 def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: Optional[Path] = None,
                progress: bool = False) -> RunResult:
     """Everything ``nirdeploy run`` does, as a function: see the module docstring of nirdeploy.config."""
-    names = list(targets) if targets else list(config.targets)
+    runs = planned_runs(config, list(targets) if targets else list(config.targets))
+    arrays = read_input_file(config) if config.input_file is not None else None
     folder = new_run_folder(Path(out) if out else config.output, config.name)
+    try:
+        return _run(config, runs, arrays, folder, progress)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)  # a failed run leaves no half-made folder
+        raise
+
+
+def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path, progress: bool) -> RunResult:
     graph, export_seconds = prepare_graph(config, folder)
     semantics = load(graph, config.dt, config.producer, config.dt_override)
-    inputs, labels = make_inputs(config, graph)
+    inputs, labels = make_inputs(config, semantics.graph, arrays, len(planned) + 1)
     # A run named target/label (one target with other options) shares its target's check.
-    checks = {run_name(base): check(semantics, base) for base in dict.fromkeys(n.partition("/")[0] for n in names)}
-    deployable = {name: config.targets.get(name, {}) for name in names if checks[run_name(name.partition("/")[0])].ok}
+    checks = {run_name(base): check(semantics, base) for base in dict.fromkeys(n.partition("/")[0] for n in planned)}
+    deployable = {name: options for name, options in planned.items() if checks[run_name(name.partition("/")[0])].ok}
     runs = run_targets(semantics, inputs, {"reference": {}, **deployable}, progress=progress)
     agreement = agreement_report(semantics, runs)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]

@@ -28,7 +28,8 @@ import nir
 import numpy as np
 
 from . import __version__
-from .errors import DtMismatchError, InvalidArgumentError, UnsupportedNodeError
+from .errors import DtMismatchError, InvalidArgumentError, UnsupportedNodeError, spell
+from .validate import check_flat, recorded_dt, validate_graph
 
 NEURON_TYPES = (nir.IF, nir.LIF, nir.CubaLIF, nir.I, nir.LI, nir.CubaLI)
 WEIGHT_TYPES = (nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d)
@@ -103,6 +104,7 @@ class Semantics:
     source: str = "the NIR graph"
     dt_override: bool = False  # dt may contradict the recorded one: time constants re-discretised
     suspects: list = field(default_factory=list)  # producers whose fingerprints the graph shows
+    shapes: dict = field(default_factory=dict)  # node -> the shape it computes (nirdeploy.validate.propagate_shapes)
 
     def __getitem__(self, name: str) -> Dynamics:
         return self.dynamics[name]
@@ -113,7 +115,7 @@ class Semantics:
         docs/semantics.md, "Time"); an algebraic loop raises UnsupportedNodeError naming its nodes."""
         from .passes import recurrent_edges
 
-        return recurrent_edges(self.graph)
+        return recurrent_edges(self.graph, self.source)
 
     def assumption(self) -> Optional[str]:
         """The sentence that says which conventions were assumed and how to change that, if any were."""
@@ -122,7 +124,8 @@ class Semantics:
         hint = f" Its fields fit the export of {' or '.join(self.suspects)}." if self.suspects else ""
         return (f"{self.source} records no producer (graph.metadata['conventions']), so SpikingJelly's "
                 f"conventions (nirdeploy's reference) were assumed.{hint} Name the framework that wrote it "
-                f"with --producer (or producer=...): one of {', '.join(PRODUCERS)}.")
+                f"({spell('producer=...', '--producer, or model.producer in a config')}): one of "
+                f"{', '.join(PRODUCERS)}.")
 
 
 def _array(value) -> np.ndarray:
@@ -138,8 +141,9 @@ def _require(name: str, node, condition, what: str, producer: str) -> None:
     if not np.all(condition):
         raise UnsupportedNodeError(
             f"node '{name}' ({type(node).__name__}) has {what}, which {producer}'s neurons cannot express; "
-            "if another framework wrote the file, name it (--producer, producer=...); --producer spikingjelly "
-            "reads it with nirdeploy's reference conventions"
+            f"if another framework wrote the file, name it ({spell('producer=...', '--producer')}); "
+            + spell("producer='spikingjelly'", "--producer spikingjelly")
+            + " reads it with nirdeploy's reference conventions"
         )
 
 
@@ -332,8 +336,8 @@ def _rockpool_dt_matches(name, node, tau, dt) -> None:
     if not np.isclose(written_for, dt, rtol=1e-5):
         raise UnsupportedNodeError(
             f"node '{name}' ({type(node).__name__}) was written by Rockpool for dt={written_for:g} s (its "
-            f"r = tau exp(-dt/tau)/dt says so) but dt={dt:g} s was given; pass dt={written_for:g} "
-            f"(--dt {written_for:g} on the command line)"
+            f"r = tau exp(-dt/tau)/dt says so) but dt={dt:g} s was given; "
+            f"{spell(f'pass dt={written_for:g}', f'run with --dt {written_for:g}')}"
         )
 
 
@@ -444,10 +448,14 @@ def choose_producer(producer: Optional[str], graph: nir.NIRGraph) -> tuple:
     """(producer name, assumed): the explicit choice, else the conventions recorded in the graph, else
     the reference, assumed."""
     recorded = (graph.metadata or {}).get("conventions")
-    recorded = None if recorded is None else str(recorded)
+    recorded = None if recorded is None else recorded.decode() if isinstance(recorded, bytes) else str(recorded)
+    if producer is not None and producer not in PRODUCERS:
+        raise InvalidArgumentError(f"producer must be one of {', '.join(PRODUCERS)}; got {producer!r}")
+    if producer is None and recorded is not None and recorded not in PRODUCERS:
+        raise InvalidArgumentError(f"the graph records conventions {recorded!r} (graph.metadata['conventions']), "
+                                   f"which nirdeploy does not know; name the framework that wrote it "
+                                   f"({spell('producer=...', '--producer')}): one of {', '.join(PRODUCERS)}")
     name = producer or recorded or "spikingjelly"
-    if name not in PRODUCERS:
-        raise InvalidArgumentError(f"producer must be one of {', '.join(PRODUCERS)}; got {name!r}")
     if producer is not None and recorded is not None and producer != recorded:
         raise InvalidArgumentError(
             f"the graph records {recorded!r} conventions (graph.metadata['conventions']) but producer {producer!r} "
@@ -476,26 +484,22 @@ def check_dt(dt) -> float:
     return float(dt)
 
 
-def recorded_dt(graph: nir.NIRGraph) -> Optional[float]:
-    dt = (graph.metadata or {}).get("dt")
-    return None if dt is None else float(dt)
-
-
 def resolve_dt(graph: nir.NIRGraph, dt: Optional[float], dt_override: bool, source: str) -> float:
     """The dt to simulate at: the recorded one by default; a contradiction is an error unless overridden."""
-    recorded = recorded_dt(graph)
+    recorded = recorded_dt(graph, source)
     if dt is None:
         if recorded is None:
             raise InvalidArgumentError(f"{source} records no dt (graph.metadata['dt']); give the time step in "
-                                       f"seconds (--dt on the command line, dt=... in Python).{_dt_hint(graph)}")
+                                       f"seconds ({spell('dt=...', '--dt, or dt in a config')}).{_dt_hint(graph)}")
         return check_dt(recorded)
     dt = check_dt(dt)
     if recorded is None or dt_override or math.isclose(recorded, dt, rel_tol=1e-9):
         return dt
     raise DtMismatchError(
         f"{source} was exported with dt={recorded:g} s (graph.metadata['dt']) but dt={dt:g} s was asked for. "
-        f"Use dt={recorded:g} (--dt {recorded:g}) to reproduce the exported network, or dt_override=True "
-        f"(--dt-override) to discretise its time constants at dt={dt:g} s instead."
+        f"Use {spell(f'dt={recorded:g}', f'--dt {recorded:g}')} to reproduce the exported network, or "
+        f"{spell('dt_override=True', '--dt-override (model.dt_override: true in a config)')} to discretise its "
+        f"time constants at dt={dt:g} s instead."
     )
 
 
@@ -503,7 +507,8 @@ def _dt_hint(graph: nir.NIRGraph) -> str:
     """What the file's marks say about the dt it was written for."""
     written = rockpool_written_dt(graph)
     if written is not None:
-        return f" Its fields fit Rockpool's export at dt={written:g} s (--dt {written:g} --producer rockpool)."
+        fix = spell(f"dt={written:g}, producer='rockpool'", f"--dt {written:g} --producer rockpool")
+        return f" Its fields fit Rockpool's export at dt={written:g} s ({fix})."
     suspects = fingerprints(graph)
     return f" Its fields fit the export of {' or '.join(suspects)}." if suspects else ""
 
@@ -547,26 +552,6 @@ def fingerprints(graph: nir.NIRGraph) -> list:
     return found
 
 
-# snnTorch's exporter writes beta = 1 as tau = r = inf (and alpha = 1 as tau_syn = w_in = inf).
-INFINITE_WHERE_DECAY_IS_ONE = ("tau", "tau_mem", "tau_syn", "r", "w_in")
-
-
-def check_fields(name: str, node: nir.NIRNode, source: str, producer: str = "spikingjelly") -> None:
-    """Finite parameters and positive time constants, or an error naming the node and the field."""
-    from .passes import node_fields
-
-    for field_name, value in node_fields(node).items():
-        if producer == "snntorch" and field_name in INFINITE_WHERE_DECAY_IS_ONE:
-            value = np.where(np.isposinf(value), 1.0, value)
-        if isinstance(value, np.ndarray) and value.dtype.kind in "fiu" and not np.all(np.isfinite(value)):
-            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has non-finite values in "
-                                       f"'{field_name}'")
-    for field_name in ("tau", "tau_mem", "tau_syn"):
-        if hasattr(node, field_name) and np.any(np.asarray(getattr(node, field_name)) <= 0):
-            raise UnsupportedNodeError(f"{source}: node '{name}' ({type(node).__name__}) has {field_name} <= 0; "
-                                       "time constants must be positive")
-
-
 def load(graph, dt: Optional[float] = None, producer: Optional[str] = None, dt_override: bool = False) -> Semantics:
     """:func:`resolve` for a nir.NIRGraph or the path of a .nir file."""
     from pathlib import Path
@@ -587,16 +572,17 @@ def resolve(graph: nir.NIRGraph, dt: Optional[float] = None, producer: Optional[
     assumed) and every neuron node's :class:`Dynamics`."""
     from .passes import flatten_subgraphs  # passes reads this module's node types
 
-    flat = flatten_subgraphs(graph)
+    name, assumed = choose_producer(producer, graph)
+    validate_graph(graph, source, name)
+    flat = flatten_subgraphs(graph, source)
     dt = resolve_dt(flat, dt, dt_override, source)
-    name, assumed = choose_producer(producer, flat)
+    shapes = check_flat(flat, dt, source)
     dynamics = {}
     for node_name, node in flat.nodes.items():
-        check_fields(node_name, node, source, name)
         if isinstance(node, NEURON_TYPES):
             try:
                 dynamics[node_name] = resolve_node(node_name, node, dt, name)
             except UnsupportedNodeError as error:
                 raise UnsupportedNodeError(f"{source}: {error}") from None
     suspects = fingerprints(flat) if assumed else []
-    return Semantics(flat, dt, name, dynamics, assumed, source, dt_override, suspects)
+    return Semantics(flat, dt, name, dynamics, assumed, source, dt_override, suspects, shapes)

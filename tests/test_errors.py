@@ -116,7 +116,7 @@ def test_missing_parameter_names_the_node(tmp_path):
     nirdeploy.export_to_nir(small_net(), torch.zeros(1, 4), save_path=path)
     with h5py.File(path, "r+") as file:
         del file["node/nodes/1/tau"]
-    with pytest.raises(GraphFileError, match="node '1' \\(LIF\\) is malformed.*tau"):
+    with pytest.raises(GraphFileError, match="node '1' \\(LIF\\) lacks the field\\(s\\) tau"):
         nirdeploy.import_from_nir(path)
 
 

@@ -20,7 +20,9 @@ The hand-worked graph, dt = 1 ms, SpikingJelly's conventions:
 """
 
 import json
+import re
 import subprocess
+import time
 from pathlib import Path
 
 import nir
@@ -28,7 +30,8 @@ import numpy as np
 import pytest
 
 import nirdeploy
-from graphs import DT, chain_graph, spikes, uniform_cuba, uniform_if, uniform_lif
+from graphs import DT, chain_graph, conv, io, recurrent, spikes, uniform_cuba, uniform_if, uniform_lif
+from nirdeploy.errors import MemoryBudgetError, TargetError
 from nirdeploy.semantics import resolve
 from nirdeploy.targets import get_target
 from nirdeploy.targets.lava import runtime as lava_runtime
@@ -86,3 +89,62 @@ def test_lavas_own_processes_with_the_hand_integers_spike_as_the_deployment(lava
     for index, name in enumerate(HAND):
         assert expected[f"layer{index}"].sum() > 5, name
         assert np.array_equal(got[name][:, 0].numpy(), expected[f"layer{index}"]), name
+
+
+def conv_over(side: int) -> nir.NIRGraph:
+    """Input 1 x side x side -> 3x3 Conv2d (padding 1) -> IF -> Output."""
+    shape = (1, side, side)
+    conv = nir.Conv2d(input_shape=(side, side), weight=np.full((1, 1, 3, 3), 0.3), stride=1, padding=1, dilation=1,
+                      groups=1, bias=np.zeros(1))
+    neurons = nir.IF(r=np.full(shape, 1 / DT), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+    return nir.NIRGraph(nodes={"input": io(shape)[0], "conv": conv, "if": neurons, "output": io(shape)[1]},
+                        edges=[("input", "conv"), ("conv", "if"), ("if", "output")], type_check=False)
+
+
+def test_check_counts_a_large_convs_synapses_from_shapes_and_refuses_its_dense_matrix():
+    """By hand: along each axis, an output position's 3-tap window covers 3 of the 300 inputs, 2 at the borders
+    (padding 1), so 300 * 3 - 2 = 898 (output, input) pairs; the 2-d kernel gives 898**2 = 806404 synapses, each
+    neuron at most 9. The unrolled matrix is 90000 x 90000 float64 values, 64.8 GB, past the 4 GiB budget."""
+    synapses, side = 898**2, 300
+    start = time.perf_counter()
+    report = nirdeploy.check(conv_over(side), "lava", dt=DT)
+    assert time.perf_counter() - start < 3
+    (problem,) = report.errors
+    assert (problem.node, problem.rule) == ("conv", "Lava weight matrix")
+    assert f"a dense {side**2} x {side**2} matrix for {synapses} synapses" in problem.found
+    assert int(re.search(r"\((\d+) bytes\)", problem.found).group(1)) >= 8 * side**4
+    target, semantics = get_target("lava"), resolve(conv_over(side), DT)
+    resources = target.resources(semantics)
+    assert (resources["synapses"]["used"], resources["fan_in"]["used"], resources["neurons"]["used"]) == \
+        (synapses, 9, side**2)
+    with pytest.raises(MemoryBudgetError, match=r"the Lava target's weights .* would need .* \(\d+ bytes\), over the "
+                                                "memory budget of 4.0 GiB"):
+        target.plan(semantics)
+
+
+def test_synapses_from_shapes_are_the_built_matrices_nonzero_weights():
+    """The weights the plan builds (small graphs: pooling before a convolution, flatten before an Affine, recurrence)
+    are the truth the shape-only count must meet: one synapse per nonzero weight, every weight being nonzero."""
+    for make in (conv, recurrent):
+        graph, _ = make()
+        semantics = resolve(graph, DT)
+        target = get_target("lava")
+        plan = target.plan(semantics)
+        nonzero = sum(np.count_nonzero(p.weights) for p in plan.projections)
+        assert target.resources(semantics)["synapses"]["used"] == nonzero > 0
+        fan_in = max(sum(np.count_nonzero(p.weights, axis=1) for p in plan.projections if p.post == post).max()
+                     for post in plan.populations)
+        assert target.resources(semantics)["fan_in"]["used"] == fan_in
+
+
+def test_a_small_budget_refuses_the_plan_before_building_it(monkeypatch):
+    """The conv test graph's largest path (2 x 8 x 8 inputs into 4 x 8 x 8 neurons) is a 256 x 128 matrix, 256 KiB
+    in float64: a 100 kB budget refuses it in check and in deploy, a 100 MB one takes it."""
+    graph, _ = conv()
+    monkeypatch.setenv("NIRDEPLOY_MEMORY_BUDGET", "100kB")
+    report = nirdeploy.check(graph, "lava", dt=DT)
+    assert "conv1" in {p.node for p in report.errors if p.rule == "Lava weight matrix"}
+    with pytest.raises(TargetError, match="node conv1: Lava weight matrix .*a dense 256 x 128 matrix"):
+        nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation")
+    monkeypatch.setenv("NIRDEPLOY_MEMORY_BUDGET", "100MB")
+    assert nirdeploy.check(graph, "lava", dt=DT).ok

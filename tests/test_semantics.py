@@ -36,7 +36,7 @@ def cuba(tau_syn=2e-3, tau_mem=4e-3):
 @pytest.mark.parametrize("target", sorted(available_targets()))
 def test_a_contradicting_dt_is_refused_by_every_target(target):
     graph = chain(cuba(), cuba())
-    with pytest.raises(DtMismatchError, match="dt=0.001 s.*dt=0.002 s was asked for.*--dt 0.001.*--dt-override"):
+    with pytest.raises(DtMismatchError, match="dt=0.001 s.*dt=0.002 s was asked for.*Use dt=0.001 .*dt_override=True"):
         nirdeploy.deploy(graph, target, dt=2e-3)
 
 
@@ -164,7 +164,7 @@ def test_lava_refuses_a_snntorch_reset_naming_the_rule():
 def test_an_assumed_producer_is_said_with_the_likely_one():
     report = nirdeploy.check(snntorch_file_graph(), "snntorch", dt=1e-4)
     (assumed,) = rules(report, "producer conventions")
-    assert assumed.severity == "warning" and "snntorch" in assumed.suggestion and "--producer" in assumed.suggestion
+    assert assumed.severity == "warning" and "snntorch" in assumed.suggestion and "producer=" in assumed.suggestion
     with pytest.warns(nirdeploy.from_nir.ConventionsAssumedWarning, match="fit the export of snntorch"):
         nirdeploy.import_from_nir(snntorch_file_graph(), dt=1e-4)
 
@@ -214,6 +214,6 @@ def test_a_missing_dt_says_what_the_fields_imply():
 
     graph = chain(rockpool_lif(0.02), rockpool_lif(0.005))
     graph.metadata = {}
-    with pytest.raises(nirdeploy.InvalidArgumentError, match=r"records no dt.*--dt.*Rockpool's export at dt=0.001 s"):
+    with pytest.raises(nirdeploy.InvalidArgumentError, match=r"records no dt.*dt=\.\.\..*Rockpool's export at dt=0.001 s \(dt=0.001, producer='rockpool'\)"):
         resolve(graph)
     assert resolve(graph, DT, "rockpool")["a"].rule == "Rockpool LIFNeuronTorch"

@@ -3,12 +3,15 @@
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+import nir
+import numpy as np
 import torch
 from spikingjelly.activation_based import functional
 from tqdm import tqdm
 
-from ..errors import TargetError
+from ..errors import InvalidArgumentError, TargetError
 from ..semantics import Semantics
+from ..validate import require_within_budget
 from .profile import Profile
 
 
@@ -37,10 +40,70 @@ class Deployment:
     native: Any
     runner: Callable
     artifacts: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)  # (Input node name, shape per sample), set by deploy_on
+    values_per_sample: int = 0  # values every layer holds per step and sample, for the memory budget
 
-    def run(self, *inputs: torch.Tensor, record: bool = False, progress: bool = False):
+    def run(self, *inputs, record: bool = False, progress: bool = False):
+        """Outputs for ``inputs`` (tensors or numpy arrays ``[T, B, ...]``), checked first: one per graph
+        input, of its shape, real and finite, at least one step and one sample."""
+        if self.inputs:
+            inputs = spike_inputs(inputs, self.inputs, f"target '{self.target}'")
+            steps, batch = inputs[0].shape[:2]
+            require_within_budget(4 * steps * batch * max(self.values_per_sample, 1),
+                                  f"running {steps} steps x {batch} samples on target '{self.target}'",
+                                  "run fewer steps or a smaller batch")
         outputs, layers = self.runner(inputs, record, progress)
         return (outputs, layers) if record else outputs
+
+
+def graph_inputs(graph: nir.NIRGraph) -> list:
+    """(name, per-sample shape) of each Input node, in the graph's order."""
+    return [(name, tuple(int(d) for d in node.input_type["input"]))
+            for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
+
+
+def spike_inputs(inputs, expected: list, where: str) -> tuple:
+    """``inputs`` as contiguous float32 tensors ``[T, B, *shape]``, one per ``expected`` (name, shape),
+    or an InvalidArgumentError naming the input, what it is and what the graph takes."""
+    if len(inputs) != len(expected):
+        raise InvalidArgumentError(f"{where} takes {len(expected)} input(s) ({', '.join(n for n, _ in expected)}), "
+                                   f"got {len(inputs)}; give one [T, B, ...] array per graph input")
+    return tuple(_spike_input(x, name, shape, where) for x, (name, shape) in zip(inputs, expected))
+
+
+def _spike_input(x, name: str, shape: tuple, where: str) -> torch.Tensor:
+    takes = f"[T, B, {', '.join(map(str, shape))}]"
+    problem = lambda found: InvalidArgumentError(
+        f"{where}: the input for '{name}' {found}; it takes {takes} spikes (T steps >= 1, B samples >= 1), "
+        "real and finite")
+    if isinstance(x, torch.Tensor):
+        array = x.detach()
+    else:
+        try:
+            array = np.asarray(x)
+        except Exception:
+            raise problem(f"is a {type(x).__name__}, not an array") from None
+        if array.dtype.kind not in "biuf":
+            raise problem(f"is an array of {array.dtype}")
+        array = torch.from_numpy(np.ascontiguousarray(array))
+    if array.is_complex() or not (array.is_floating_point() or array.dtype in _WHOLE):
+        raise problem(f"is a tensor of {array.dtype}")
+    if array.ndim < 3 or not _fits(shape, tuple(array.shape[2:])) or 0 in array.shape[:2]:
+        raise problem(f"has shape {list(array.shape)}")
+    array = array.float().contiguous()
+    if not torch.isfinite(array).all():
+        raise problem(f"holds {int((~torch.isfinite(array)).sum())} NaN or infinite value(s)")
+    return array
+
+
+_WHOLE = (torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _fits(declared: tuple, given: tuple) -> bool:
+    """A sample of ``given`` shape for an Input declared ``declared``: equal, or the declaration carries an
+    exporter's leading batch or time dims of 1."""
+    extra = len(declared) - len(given)
+    return extra >= 0 and declared[extra:] == given and all(d == 1 for d in declared[:extra])
 
 
 class Target:

@@ -1,73 +1,55 @@
 """The Lava target: Intel Loihi 2's CUBA LIF and Dense processes (lava-nc 0.10.0) in Lava's CPU simulator.
 
 This package is the Lava backend: this adapter, the runtime (:mod:`.runtime`),
-the mapping and the worker (:mod:`.lava_worker`, numpy and nir only, run inside
-Lava's runtime) and the fixed-point emulation (:mod:`.emulation`).
+the mapping and the worker (:mod:`.lava_worker`, numpy, scipy and nir only, run inside
+Lava's runtime), the worker's subprocess (:mod:`.worker`) and the fixed-point emulation (:mod:`.emulation`).
 
 Lava runs in its own Python 3.10 runtime. Each run hands the worker a temporary folder holding the
 plan built here from the resolved dynamics (``Plan.save``), the input spikes as
-.npz and a small JSON request; the worker runs in a subprocess with a timeout (its whole process
-group is killed when it hangs) and writes the spikes back, or its error and
-traceback, which come back as a :class:`TargetError`. With ``simulator='emulation'``
+.npz and a small JSON request; :mod:`.worker` runs it in a subprocess with a timeout and ends its whole
+process group however it ends (a hang, a kill, Ctrl-C), and the worker writes the spikes back, or its
+error and traceback, which come back as a :class:`TargetError`. With ``simulator='emulation'``
 a fixed-point run is :mod:`.emulation` instead, in this process, without Lava.
 Mapping and equations: ``lava_worker/mapping.py`` here and docs/semantics.md ("Lava").
+
+The weights of each path of stateless nodes are one dense matrix (``lava_worker/linear.py``): check and
+deploy work out its size from the shapes first and refuse a plan over the memory budget
+(:func:`nirdeploy.validate.memory_budget`) before building it.
 """
 
 import json
-import os
-import signal
-import subprocess
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import nir
 import numpy as np
 import torch
 
-from ...errors import OutputExistsError, TargetError
+from ...errors import InvalidArgumentError, OutputExistsError, TargetError, spell
+from ...files import atomic_path
 from ...passes import synaptic_hops
 from ...semantics import Semantics
+from ...validate import BUDGET_VARIABLE, format_bytes, memory_budget, require_within_budget
 from .. import Deployment, Problem, Target
-from . import lava_worker, runtime
+from . import runtime
 from .emulation import emulate
-from .lava_worker.mapping import MappingError, make_plan, population
+from .lava_worker.mapping import MappingError, layout, population, with_projections
 from .lava_worker.netx import write_netx
+from .worker import run_worker
+
+__all__ = ["LavaTarget", "run_worker"]
 
 PRECISIONS = {"float": "floating_pt", "fixed": "fixed_pt"}
 SIMULATORS = ("lava", "emulation")
+MATRIX_FIX = ("the Lava target holds each path of stateless nodes (Conv2d, pooling, Affine, ...) between two layers "
+              "as one dense matrix: give the layers smaller inputs or fewer channels")
 
 
-def run_worker(folder: Path, timeout: float, python: Optional[Path] = None) -> None:
-    """Run the worker on ``folder``; its failure or a hang (killed after ``timeout`` s) is a TargetError."""
-    python = python or runtime.runtime_python()
-    with tempfile.TemporaryDirectory(prefix="nirdeploy-lava-path-") as path_dir:
-        # PYTHONPATH exposes only the worker package, so nothing that imports torch can be reached.
-        os.symlink(Path(lava_worker.__file__).parent, Path(path_dir) / "lava_worker")
-        env = {**os.environ, "PYTHONPATH": path_dir}
-        process = subprocess.Popen([str(python), "-m", "lava_worker", str(folder)], cwd=folder, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        try:
-            output, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # Lava forks one process per process model
-            process.communicate()
-            raise TargetError(f"the Lava worker did not finish within {timeout:g} s and was killed; "
-                              "pass a larger timeout=... to deploy, or run fewer steps") from None
-    error_file = Path(folder) / "error.json"
-    if error_file.exists():
-        error = json.loads(error_file.read_text())
-        raise TargetError(f"the Lava worker failed: {error['type']}: {error['message']}\n"
-                          f"worker traceback:\n{error['traceback']}")
-    if process.returncode != 0:
-        raise TargetError(f"the Lava worker exited with status {process.returncode}:\n{output[-3000:]}")
-
-
-def _timing_problems(semantics: Semantics, plan, depths: dict) -> list:
+def _timing_problems(semantics: Semantics, routes: list, depths: dict) -> list:
     """Projections whose Lava delay (one step per Dense, on Lava's per-depth timeline) is not the reference's."""
     recurrent = set(semantics.recurrent_edges)
     problems = []
-    for p in plan.projections:
+    for p in routes:
         delayed = any(edge in recurrent for edge in zip(p.path, p.path[1:]))
         if depths[p.post] != depths[p.pre] + 1 - delayed:
             problems.append(Problem(p.node, "Lava delay", f"{p.pre} (depth {depths[p.pre]}) -> {p.post} "
@@ -111,13 +93,69 @@ def hops(semantics: Semantics) -> dict:
     return synaptic_hops(semantics.graph, semantics.recurrent_edges)
 
 
+def plan_bytes(routes: list) -> int:
+    """Memory building a plan's weights takes at its peak: every finished dense matrix held, and the largest
+    computation of one (``affine_map``'s identity pushed through its path)."""
+    return sum(r.trace.matrix_bytes for r in routes) + max((r.trace.peak_bytes for r in routes), default=0)
+
+
+def _matrix(route) -> str:
+    rows, columns = route.trace.connectivity.matrix_shape
+    return f"a dense {rows} x {columns} matrix for {route.trace.connectivity.synapses} synapses"
+
+
+def _memory_problems(routes: list) -> list:
+    """An error per weight matrix that alone would need more than the memory budget, else one for the plan
+    if all of them together would."""
+    budget, fix = memory_budget(), f"{MATRIX_FIX}, or raise the budget ({BUDGET_VARIABLE}=16GiB, say)"
+    limit = f"{format_bytes(budget)} (memory budget)"
+    problems = [Problem(r.node, "Lava weight matrix", f"{_matrix(r)}: building it needs {_bytes(r.trace.peak_bytes)}",
+                        limit, fix) for r in routes if r.trace.peak_bytes > budget]
+    needed = plan_bytes(routes)
+    if not problems and needed > budget:
+        problems.append(Problem("(graph)", "Lava weight matrices", f"{len(routes)} dense matrices need "
+                                f"{_bytes(needed)} together", limit, fix))
+    return problems
+
+
+def _bytes(count: int) -> str:
+    return f"{format_bytes(count)} ({count} bytes)"
+
+
 class LavaTarget(Target):
     def runtime_status(self) -> tuple:
         ready, detail = runtime.status()
         return ready, detail if ready else f"{detail} (without it, precision='fixed', simulator='emulation' runs)"
 
+    def layout(self, semantics: Semantics) -> tuple:
+        """(the plan without weights, its routes), from the shapes: see ``mapping.layout``."""
+        return layout(semantics.graph, semantics.dynamics, hops(semantics))
+
     def plan(self, semantics: Semantics):
-        return make_plan(semantics.graph, semantics.dynamics, hops(semantics))
+        """The Lava network of ``semantics``; a MemoryBudgetError, before any weight is computed, where its dense
+        weight matrices would need more than the memory budget."""
+        plan, routes = self.layout(semantics)
+        largest = max(routes, key=lambda r: r.trace.peak_bytes, default=None)
+        if largest is not None:
+            require_within_budget(plan_bytes(routes), f"the Lava target's weights ({len(routes)} dense matrices, the "
+                                  f"largest {_matrix(largest)} at node '{largest.node}')", MATRIX_FIX)
+        return with_projections(plan, routes)
+
+    def resources(self, semantics: Semantics) -> dict:
+        """Neurons, synapses and the largest fan-in of the Lava network, from the shapes (no weight is computed):
+        a convolution's synapses are the uses of its kernel, one per input a window covers, and a path's are
+        the pairs of neurons it connects. Empty where the graph does not map (check says why)."""
+        try:
+            plan, routes = self.layout(semantics)
+        except MappingError:
+            return {}
+        fan_in = {}
+        for route in routes:
+            fan_in[route.post] = fan_in.get(route.post, 0) + route.trace.connectivity.fan_in()
+        used = {"neurons": sum(p.size for p in plan.populations.values()),
+                "synapses": sum(route.trace.connectivity.synapses for route in routes),
+                "fan_in": max((int(np.max(counts)) for counts in fan_in.values()), default=0)}
+        return {name: {"used": value, "limit": self.profile.limits.get(name)} for name, value in used.items()}
 
     def check_graph(self, semantics: Semantics) -> list:
         if any(type(node).__name__ not in self.profile.nodes for node in semantics.graph.nodes.values()):
@@ -127,26 +165,24 @@ class LavaTarget(Target):
         if problems:
             return problems
         try:
-            plan = self.plan(semantics)
+            plan, routes = self.layout(semantics)
         except MappingError as error:
             return [_mapping_problem(error)]
-        return _timing_problems(semantics, plan, hops(semantics)) + _fixed_point_problems(plan)
+        problems = _timing_problems(semantics, routes, hops(semantics)) + _memory_problems(routes)
+        if any(p.severity == "error" for p in problems):
+            return problems  # the weights, which the fixed-point checks need, would not fit
+        return problems + _fixed_point_problems(with_projections(plan, routes))
 
     def deploy(self, semantics: Semantics, precision: str = "float", timeout: float = 300,
                netx_path=None, overwrite: bool = False, simulator: str = "lava") -> Deployment:
         """``precision`` 'float' (Lava's floating_pt models) or 'fixed' (fixed_pt, bit-accurate to Loihi 2);
         ``simulator`` 'lava' (Lava's own simulator, in its runtime) or, for fixed point, 'emulation' (the
-        same integer arithmetic in torch, :mod:`.emulation`; needs no Lava runtime);
+        same integer arithmetic in torch, :mod:`.emulation`; needs no Lava runtime); ``timeout`` bounds each
+        run in Lava, in seconds;
         ``netx_path`` writes the network as lava-dl netx's .net file (never over an existing file unless
         ``overwrite``). ``run`` returns spikes on Lava's timeline: a layer ``h`` Dense hops from the input
         fires ``h`` steps after the reference (compare shifts it back)."""
-        if precision not in PRECISIONS:
-            raise TargetError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)} for the Lava target")
-        if simulator not in SIMULATORS:
-            raise TargetError(f"simulator={simulator!r} is not one of {', '.join(SIMULATORS)} for the Lava target")
-        if simulator == "emulation" and precision != "fixed":
-            raise TargetError("simulator='emulation' emulates Loihi's fixed point only; pass precision='fixed', "
-                              "or simulator='lava' for floating point")
+        _check_options(precision, simulator, timeout)
         if simulator == "lava":
             ready, detail = self.runtime_status()
             if not ready:
@@ -158,15 +194,33 @@ class LavaTarget(Target):
                 for name in plan.populations:
                     plan.fixed_population(name)
             if netx_path is not None:
-                netx_path = Path(netx_path)
-                if netx_path.exists() and not overwrite:
-                    raise OutputExistsError(f"{netx_path} exists; pass overwrite=True to replace it")
-                write_netx(plan, netx_path)
-                artifacts["netx"] = netx_path
+                artifacts["netx"] = _write_netx(plan, Path(netx_path), overwrite)
         except MappingError as error:
             raise TargetError(f"Loihi's fixed point or netx's file cannot hold this graph: {error}") from None
         simulate = _emulation if simulator == "emulation" else _lava_simulation(precision, timeout)
         return Deployment(self.name, None, _runner(semantics.graph, plan, simulate), artifacts)
+
+
+def _check_options(precision: str, simulator: str, timeout) -> None:
+    if precision not in PRECISIONS:
+        raise TargetError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)} for the Lava target")
+    if simulator not in SIMULATORS:
+        raise TargetError(f"simulator={simulator!r} is not one of {', '.join(SIMULATORS)} for the Lava target")
+    if simulator == "emulation" and precision != "fixed":
+        raise TargetError("simulator='emulation' emulates Loihi's fixed point only; pass precision='fixed', "
+                          "or simulator='lava' for floating point")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        fix = spell("pass e.g. timeout=600", "set the target option timeout, e.g. timeout: 600")
+        raise InvalidArgumentError(f"timeout={timeout!r} for the Lava target is not a number of seconds above 0; {fix}")
+
+
+def _write_netx(plan, path: Path, overwrite: bool) -> Path:
+    if path.exists() and not overwrite:
+        fix = spell("pass overwrite=True", "set the target option overwrite: true")
+        raise OutputExistsError(f"{path} exists; {fix} to replace it")
+    with atomic_path(path) as partial:
+        write_netx(plan, partial)
+    return path
 
 
 def _runner(flat: nir.NIRGraph, plan, simulate):

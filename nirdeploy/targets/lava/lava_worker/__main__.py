@@ -7,6 +7,7 @@ in Lava's timeline) or, on failure, ``error.json`` with the message and tracebac
 """
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -35,11 +36,14 @@ def main(folder: Path) -> None:
     np.savez(folder / "spikes.npz", **{name: np.concatenate([run[name] for run in runs], axis=1)
                                       for name in plan.populations})
 
+
 if __name__ == "__main__":
     target = Path(sys.argv[1])
     try:
         main(target)
     except BaseException as error:  # everything goes back to nirdeploy as text, then the exit status says so
-        (target / "error.json").write_text(json.dumps({
+        # Written aside and renamed, so that a worker killed while writing leaves no half file for nirdeploy.
+        (target / "error.json.partial").write_text(json.dumps({
             "type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}))
+        os.replace(target / "error.json.partial", target / "error.json")
         sys.exit(1)

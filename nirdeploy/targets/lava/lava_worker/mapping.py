@@ -1,6 +1,6 @@
 """A resolved graph as Lava populations (CUBA LIF) and projections (Dense), in float and in Loihi's fixed point.
 
-Numpy and nir only: nirdeploy builds the plan on Python 3.11 from each neuron's
+Numpy, scipy and nir only: nirdeploy builds the plan on Python 3.11 from each neuron's
 resolved dynamics (:class:`nirdeploy.semantics.Dynamics`), saves it, and the
 worker loads it on 3.10. Equations (docs/semantics.md, "Lava"): each population
 is normalised, ``v' = (v - v_reset) / (v_threshold - v_reset)``, so that Lava's
@@ -16,7 +16,7 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from .linear import LINEAR, affine_map
+from .linear import LINEAR, Trace, affine_map, trace
 # Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
 # fires above vth << 6), chosen so that its largest incoming weight is WEIGHT_MAX; at most VTH_MAX, so
 # that v and u (24 bits, saturating at 2**23) keep at least 32 thresholds of range.
@@ -85,6 +85,31 @@ class Projection:
     pre: str
     post: str
     weights: np.ndarray  # [post, pre]
+
+    @property
+    def node(self) -> str:
+        return "+".join(self.via)
+
+    @property
+    def path(self) -> list:
+        return [self.pre, *self.via, self.post]
+
+
+@dataclass
+class Route:
+    """The stateless nodes ``chain`` ([(name, node)]) from ``pre`` (an input or a neuron layer, of output shape
+    ``shape``) to the neuron layer ``post``: a projection before its weights are computed, and what computing
+    them would take (``trace``)."""
+
+    pre: str
+    chain: list
+    post: str
+    shape: tuple
+    trace: Trace
+
+    @property
+    def via(self) -> tuple:
+        return tuple(name for name, _ in self.chain)
 
     @property
     def node(self) -> str:
@@ -181,12 +206,11 @@ def population(name: str, d, depth: int) -> Population:
     return Population(name, size, per_neuron(1.0 - d.i_decay), dv, gain, leak, start, depth, strict)
 
 
-def make_plan(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> Plan:
-    """Populations and projections of a flat graph (no subgraphs) whose neuron nodes have ``dynamics``;
-    ``depths`` are the weight hops from the inputs.
+def layout(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> tuple:
+    """(a plan without projections, [Route]) of a flat graph (no subgraphs) whose neuron nodes have
+    ``dynamics``; ``depths`` are the weight hops from the inputs. Shapes only: no weight matrix is computed.
 
-    Every path of stateless nodes (LINEAR) from an input or a neuron layer to a neuron layer becomes one
-    projection, its affine map computed by :func:`linear.affine_map`.
+    Every path of stateless nodes (LINEAR) from an input or a neuron layer to a neuron layer is one route.
     """
     preds = {name: [a for a, b in graph.edges if b == name] for name in graph.nodes}
     succs = {name: [b for a, b in graph.edges if a == name] for name in graph.nodes}
@@ -206,9 +230,33 @@ def make_plan(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> Plan:
         elif not isinstance(node, LINEAR):
             raise MappingError(name, f"is a {type(node).__name__}, which the Lava target does not map; supported: "
                                "Input, Output, Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, IF, LIF, CubaLIF")
-    for source in [*plan.inputs, *plan.populations]:
-        for path, post in _paths(graph, set(dynamics), preds, succs, source):
-            _add_projection(plan, source, path, post, shapes[source])
+    routes = [_route(plan, source, path, post, shapes[source])
+              for source in [*plan.inputs, *plan.populations]
+              for path, post in _paths(graph, set(dynamics), preds, succs, source)]
+    return plan, routes
+
+
+def _route(plan: Plan, source: str, path: list, post: str, shape: tuple) -> Route:
+    try:
+        traced = trace(path, shape)
+    except ValueError as error:
+        raise MappingError(path[0][0], f"cannot be applied to the {shape} output of '{source}': {error}") from None
+    size, expected = int(np.prod(traced.shapes[-1])), plan.populations[post].size
+    if size != expected:
+        raise MappingError(path[-1][0], f"gives {size} values but '{post}' has {expected} neurons")
+    return Route(source, path, post, shape, traced)
+
+
+def make_plan(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> Plan:
+    """:func:`layout`'s plan with every projection."""
+    return with_projections(*layout(graph, dynamics, depths))
+
+
+def with_projections(plan: Plan, routes: list) -> Plan:
+    """``plan`` with each route's projection: its affine map, computed by :func:`linear.affine_map` as a dense
+    matrix (:attr:`Route.trace` says how large before it is built)."""
+    for route in routes:
+        _add_projection(plan, route)
     return plan
 
 
@@ -237,22 +285,17 @@ def _paths(graph, neurons: set, preds: dict, succs: dict, source: str) -> list:
     return found
 
 
-def _add_projection(plan: Plan, source: str, path: list, post: str, shape: tuple) -> None:
-    try:
-        matrix, constant = affine_map(path, shape)
-    except ValueError as error:
-        raise MappingError(path[0][0], f"cannot be applied to the {shape} output of '{source}': {error}") from None
-    population = plan.populations[post]
-    if matrix.shape[0] != population.size:
-        raise MappingError(path[-1][0], f"gives {matrix.shape[0]} values but '{post}' has {population.size} neurons")
-    plan.projections.append(Projection(tuple(n for n, _ in path), source, post, matrix * population.gain[:, None]))
+def _add_projection(plan: Plan, route: Route) -> None:
+    matrix, constant = affine_map(route.chain, route.shape)
+    population = plan.populations[route.post]
+    plan.projections.append(Projection(route.via, route.pre, route.post, matrix * population.gain[:, None]))
     bias = constant * population.gain
     if not np.any(bias):
         return
     if np.all(population.du == 1.0):  # u carries nothing over: a constant input is a constant on v
         population.leak = population.leak + bias
     else:
-        plan.biases[post] = plan.biases.get(post, 0.0) + bias
+        plan.biases[route.post] = plan.biases.get(route.post, 0.0) + bias
 
 
 def quantise_weights(weights: np.ndarray, vth: int) -> tuple:
