@@ -161,15 +161,18 @@ def test_netx_file_is_never_overwritten_unasked(tmp_path):
 
 def test_check_names_what_lava_cannot_represent():
     graph, _ = feedforward()
-    graph.nodes["lif"].v_reset = graph.nodes["lif"].v_threshold + 0.1
-    graph.nodes["cuba"].v_reset = graph.nodes["cuba"].v_threshold
     graph.nodes["if"].metadata["reset_mode"] = "subtract"
     report = nirdeploy.check(graph, "lava", dt=DT)
-    errors = {(p.node, p.rule) for p in report.errors}
-    assert errors == {("lif", "Lava mapping"), ("cuba", "Lava mapping"), ("if", "reset mode")}
-    assert "v_threshold must exceed v_reset" in next(p.found for p in report.errors if p.node == "lif")
-    with pytest.raises(TargetError, match="node lif: Lava mapping"):
+    assert {(p.node, p.rule) for p in report.errors} == {("if", "reset mode")}
+    with pytest.raises(TargetError, match="node if: reset mode"):
         nirdeploy.deploy(graph, "lava", dt=DT)
+
+
+def test_a_threshold_at_or_below_the_reset_is_refused_before_any_target():
+    graph, _ = feedforward()
+    graph.nodes["lif"].v_reset = graph.nodes["lif"].v_threshold + 0.1
+    with pytest.raises(nirdeploy.UnsupportedNodeError, match="node 'lif'.*v_threshold must exceed v_reset"):
+        nirdeploy.check(graph, "lava", dt=DT)
 
 
 def test_check_reports_timing_and_fixed_point_error():
