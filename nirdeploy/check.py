@@ -93,7 +93,7 @@ def check(
     report.problems += _dynamics(semantics, profile)
     report.problems += _delays(profile)
     report.problems += _weight_formats(flat, profile)
-    report.resources, limit_problems = _resources(flat, profile)
+    report.resources, limit_problems = _resources(semantics, target)
     report.problems += limit_problems
     report.problems += target.check_graph(semantics)
     return report
@@ -255,7 +255,40 @@ def _fan_in(node) -> int:
     return int(np.prod(weight.shape[1:]))
 
 
-def _resources(graph, profile) -> tuple:
+def _taps_inside(size: int, kernel: int, stride: int, padding, dilation: int) -> int:
+    """(output position, kernel tap) pairs of one dim whose tap falls on an input, not on padding."""
+    span = dilation * (kernel - 1) + 1
+    if padding == "same":  # stride 1; torch pads the smaller half before
+        outputs, padding = size, (span - 1) // 2
+    else:
+        padding = 0 if padding == "valid" else padding
+        outputs = (size + 2 * padding - span) // stride + 1
+    position = np.arange(max(outputs, 0))[:, None] * stride - padding + np.arange(kernel)[None, :] * dilation
+    return int(np.count_nonzero((position >= 0) & (position < size)))
+
+
+def _synapses(node) -> int:
+    """A dense layer's weights; a convolution's kernel uses, one per (output, input) pair a window covers,
+    counted per dim from the shapes (never unrolled)."""
+    weight = np.asarray(node.weight)
+    if not isinstance(node, (nir.Conv1d, nir.Conv2d)) or node.input_shape is None:
+        return int(weight.size)
+    kernel = weight.shape[2:]
+    spatial = np.atleast_1d(node.input_shape)
+    pairs = math.prod(_taps_inside(int(size), int(k), int(stride), padding, int(dilation)) for size, k, stride, padding,
+                      dilation in zip(spatial, kernel, *(_per_dim(getattr(node, f), len(kernel))
+                                                          for f in ("stride", "padding", "dilation"))))
+    return int(weight.shape[0] * weight.shape[1]) * pairs
+
+
+def _per_dim(value, dims: int) -> list:
+    return [value] * dims if isinstance(value, str) else list(np.resize(np.asarray(value).astype(int), dims))
+
+
+def _resources(semantics: Semantics, target: Target) -> tuple:
+    """(resources, limit problems): the generic counts from the graph's nodes, replaced by the target's own
+    where its adapter counts them from its mapping."""
+    graph, profile = semantics.graph, target.profile
     neurons = {n: node for n, node in graph.nodes.items() if isinstance(node, NEURON_TYPES)}
     feeds_output = {pre for pre, post in graph.edges if isinstance(graph.nodes[post], nir.Output)}
     fan_in = {n: sum(_fan_in(graph.nodes[pre]) for pre, post in graph.edges
@@ -266,11 +299,12 @@ def _resources(graph, profile) -> tuple:
         "outputs": sum(_size(graph.nodes[pre]) for pre, post in graph.edges if isinstance(graph.nodes[post], nir.Output)),
         "inputs": sum(_size(node) for node in graph.nodes.values() if isinstance(node, nir.Input)),
         "fan_in": max(fan_in.values(), default=0),
-        "synapses": sum(int(np.asarray(node.weight).size) for node in graph.nodes.values() if isinstance(node, WEIGHT_TYPES)),
+        "synapses": sum(_synapses(node) for node in graph.nodes.values() if isinstance(node, WEIGHT_TYPES)),
     }
     if "neurons_per_core" in profile.limits:
         per_core = profile.limits["neurons_per_core"]
         used["cores"] = sum(math.ceil(_size(node) / per_core) for node in neurons.values())
+    used.update(target.resources(semantics))
     resources = {name: {"used": value, "limit": profile.limits.get(name)} for name, value in used.items()}
     problems = [
         Problem("(graph)" if name not in ("fan_in",) else _worst(fan_in), f"{name} limit", str(r["used"]), str(r["limit"]),

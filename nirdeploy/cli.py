@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .errors import NirdeployError, speak_cli
+from .errors import NirdeployError, cli_words
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -167,7 +167,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    speak_cli()  # every message from here on suggests flags, not keywords
+    with cli_words():
+        return _main(argv)
+
+
+def _main(argv) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -25,8 +25,10 @@ def deploy(graph: Union[nir.NIRGraph, str], target: Union[str, Target], dt: Opti
 
 
 def check_options(target: Target, options: dict) -> None:
-    """Refuse, by name, an option that ``target``'s adapter does not take."""
-    parameters = inspect.signature(target.deploy).parameters
+    """Refuse, by name, an option that ``target``'s adapter does not take, and then a value it cannot use:
+    both before any export, build or run."""
+    signature = inspect.signature(target.deploy)
+    parameters = signature.parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):  # the base class takes any, and refuses
         return
     accepted = [name for name in parameters if name != "semantics"]
@@ -37,6 +39,9 @@ def check_options(target: Target, options: dict) -> None:
                              "in a config") + ")" if {"producer", "dt", "dt_override"} & set(unknown) else "")
         raise InvalidArgumentError(f"target '{target.name}' takes no deploy option(s) {', '.join(unknown)}; "
                                    f"its options: {', '.join(accepted) or 'none'}{graph_words}")
+    values = signature.bind_partial(**options)
+    values.apply_defaults()
+    target.check_option_values(values.arguments)
 
 
 def deploy_on(target: Target, semantics: Semantics, options: dict) -> Deployment:

@@ -5,6 +5,8 @@ value found and what to do instead, so a user never has to read a library
 traceback to learn what to fix.
 """
 
+import contextlib
+
 
 class NirdeployError(Exception):
     """Base class of all nirdeploy errors."""
@@ -55,12 +57,19 @@ class MemoryBudgetError(NirdeployError, MemoryError):
 
 
 # Who reads the messages: Python callers are told keywords (dt_override=True), the command line's users
-# flags (--dt-override). The CLI switches this once, before any work, so every message is built in its words.
+# flags (--dt-override). The CLI switches this around its work, so every message is built in its words.
 _audience = {"cli": False}
 
 
-def speak_cli() -> None:
+@contextlib.contextmanager
+def cli_words():
+    """Messages built inside suggest flags; a Python caller of ``cli.main`` gets keywords back afterwards."""
+    before = _audience["cli"]
     _audience["cli"] = True
+    try:
+        yield
+    finally:
+        _audience["cli"] = before
 
 
 def spell(python: str, cli: str) -> str:

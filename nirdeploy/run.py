@@ -20,6 +20,7 @@ from .config import RunConfig
 from .datasets import load_dataset
 from .deploy import check_options
 from .errors import ConfigError, ExampleInputError, InvalidArgumentError, NirdeployError
+from .files import atomic_path
 from .graphfile import read_graph
 from .report import write_report
 from .semantics import load
@@ -100,10 +101,12 @@ def prepare_graph(config: RunConfig, folder: Path) -> tuple:
     path = folder / "model.nir"
     start = time.perf_counter()
     if config.nir_path is not None:
-        shutil.copyfile(config.nir_path, path)
+        with atomic_path(path) as partial:
+            shutil.copyfile(config.nir_path, partial)
     elif isinstance(model := load_python_model(config.python, config.weights, config.source.parent,
                                                f"config {config.source}: key 'model.python'"), nir.NIRGraph):
-        nir.write(path, model)  # a graph another framework's exporter wrote
+        with atomic_path(path) as partial:
+            nir.write(partial, model)  # a graph another framework's exporter wrote
     elif config.example_shape is None:
         raise ConfigError(f"config {config.source}: key 'model.example_shape' is missing; exporting a torch model needs it")
     else:

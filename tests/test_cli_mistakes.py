@@ -85,6 +85,12 @@ def test_an_example_shape_the_model_cannot_take(tmp_path):
 def test_target_option_and_variant_typos_are_found_before_export(tmp_path):
     typo = nirdeploy("run", write_config(tmp_path, targets={"snntorch": {"devise": "cpu"}}))
     refused(typo, "targets.snntorch", "devise", "device")
+    for options, words in (({"precision": "fxed"}, ("fxed", "float, fixed")), ({"timeout": -1}, ("timeout", "above 0")),
+                           ({"simulator": "emulation"}, ("emulation", "precision"))):
+        value = nirdeploy("run", write_config(tmp_path, targets={"lava/typo": options}))
+        refused(value, "targets.lava/typo", *words)
+    xylo = nirdeploy("run", write_config(tmp_path, targets={"xylo": {"quantisation": "per-layer"}}))
+    refused(xylo, "targets.xylo", "per-layer", "'global' or 'channel'")
     variant = nirdeploy("run", write_config(tmp_path), "--target", "xylo:syns99999")
     refused(variant, "--target xylo:syns99999", "syns99999")
     no_run_folder(tmp_path)

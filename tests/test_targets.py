@@ -1,6 +1,7 @@
 """Target profiles, the registry, check, and compare's bookkeeping."""
 
 import json
+import math
 import subprocess
 import sys
 import zipfile
@@ -13,10 +14,11 @@ import torch
 import yaml
 
 import nirdeploy
-from nirdeploy import InvalidArgumentError, ProfileError, TargetError
+from nirdeploy import InvalidArgumentError, ProfileError, TargetError, UnsupportedNodeError
 from nirdeploy.check import quantisation_error
 from nirdeploy.compare import agreement, agreement_report
 from nirdeploy.deploy import deploy_on
+from nirdeploy.errors import cli_words
 from nirdeploy.passes import synaptic_hops
 from nirdeploy.semantics import resolve
 from nirdeploy.targets import Target, available_targets, get_target
@@ -160,7 +162,10 @@ def test_dt_rules(tmp_path):
     g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3), "output": out},
               [("input", "fc"), ("fc", "lif"), ("lif", "output")], dt=1e-3)
     error = problems(nirdeploy.check(g, "snntorch", dt=5e-4), "recorded dt")[0]
-    assert error.severity == "error" and "--dt 0.001" in error.suggestion and "--dt-override" in error.suggestion
+    assert error.severity == "error" and "dt=0.001" in error.suggestion and "dt_override=True" in error.suggestion
+    with cli_words():
+        error = problems(nirdeploy.check(g, "snntorch", dt=5e-4), "recorded dt")[0]
+    assert "--dt 0.001" in error.suggestion and "--dt-override" in error.suggestion
     warning = problems(nirdeploy.check(g, "snntorch", dt=5e-4, dt_override=True), "recorded dt")[0]
     assert warning.severity == "warning" and "re-discretised" in warning.suggestion and "factor 2" in warning.suggestion
     fixed = parse_profile({**GOOD, "name": "fixed", "dt": {"mode": "fixed", "value": 1e-4}}, "fixed.yaml")
@@ -191,13 +196,13 @@ def test_algebraic_loop_is_a_problem():
     assert "fc -> scale -> fc" in loop.found
 
 
-def test_snntorch_specific_rules_and_refusal():
+def test_a_reset_at_or_above_the_threshold_is_refused_for_every_target():
     (inp, _), (_, out) = io(3), io(3)
     g = graph({"input": inp, "fc": nir.Linear(np.eye(3)), "lif": lif(3, v_reset=np.full(3, 1.5)), "output": out},
               [("input", "fc"), ("fc", "lif"), ("lif", "output")])
-    assert problems(nirdeploy.check(g, "snntorch"), "v_threshold > v_reset")[0].node == "lif"
-    with pytest.raises(TargetError, match="node lif: v_threshold > v_reset"):
-        nirdeploy.deploy(g, "snntorch")
+    for target in ("reference", "snntorch", "lava", "xylo"):
+        with pytest.raises(UnsupportedNodeError, match="node 'lif'.*v_threshold = .1.0, 1.0, 1.0.*must exceed v_reset"):
+            nirdeploy.check(g, target)
 
 
 def test_an_option_a_target_does_not_take_is_an_error_listing_its_options():
@@ -207,7 +212,7 @@ def test_an_option_a_target_does_not_take_is_an_error_listing_its_options():
     with pytest.raises(InvalidArgumentError, match="'snntorch' takes no deploy option.s. precision; its options: "
                                                    "device, dtype"):
         nirdeploy.deploy(g, "snntorch", precision="fixed")
-    with pytest.raises(InvalidArgumentError, match="takes no deploy option.s. producer.*belong to the graph.*--producer"):
+    with pytest.raises(InvalidArgumentError, match="takes no deploy option.s. producer.*belong to the graph.*producer="):
         deploy_on(get_target("lava"), resolve(g, 1e-3), {"producer": "snntorch"})
     # compare's shared options reach the reference too, which refuses them by name
     with pytest.raises(InvalidArgumentError, match="'reference' takes no deploy option.s. precision"):
@@ -271,3 +276,25 @@ def test_synaptic_hops_count_weight_layers():
               [("input", "a"), ("a", "n1"), ("n1", "b"), ("b", "n2"), ("n2", "rec"), ("rec", "n2"), ("n2", "output")])
     # n2 -> rec is the recurrent edge, so rec lies on no feed-forward path
     assert synaptic_hops(g) == {"input": 0, "a": 1, "n1": 1, "b": 2, "n2": 2, "output": 2}
+
+
+@pytest.mark.parametrize("dims, stride, padding, dilation, groups", [
+    (2, (2, 1), (1, 0), (1, 2), 1), (2, 1, "same", (2, 1), 2), (2, 3, "valid", 1, 1), (1, 2, 2, 1, 2), (1, 1, "same", 3, 1)])
+def test_check_counts_a_convolutions_synapses_as_torch_connects_them(dims, stride, padding, dilation, groups):
+    """The truth: torch's own convolution of every unit input (all-ones kernel), counting the (output, input)
+    pairs it connects; check counts them from the shapes alone."""
+    spatial, channels, out_channels = ((9, 7) if dims == 2 else (11,)), 4, 6
+    kernel = (3, 2) if dims == 2 else (3,)
+    weight = np.ones((out_channels, channels // groups) + kernel)
+    convolve = torch.nn.functional.conv2d if dims == 2 else torch.nn.functional.conv1d
+    basis = torch.eye(channels * math.prod(spatial), dtype=torch.float64).reshape(-1, channels, *spatial)
+    unrolled = convolve(basis, torch.from_numpy(weight), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    node = (nir.Conv2d if dims == 2 else nir.Conv1d)(
+        input_shape=spatial if dims == 2 else spatial[0], weight=weight, stride=stride, padding=padding,
+        dilation=dilation, groups=groups, bias=np.zeros(out_channels))
+    out_shape = tuple(unrolled.shape[1:])
+    (inp, _), (_, out) = io((channels,) + spatial), io(out_shape)
+    neuron = nir.IF(r=np.ones(out_shape), v_threshold=np.ones(out_shape), v_reset=np.zeros(out_shape))
+    g = nir.NIRGraph(nodes={"input": inp, "conv": node, "if": neuron, "output": out},
+                     edges=[("input", "conv"), ("conv", "if"), ("if", "output")], type_check=False)
+    assert nirdeploy.check(g, "reference", dt=1e-3).resources["synapses"]["used"] == int(torch.count_nonzero(unrolled))

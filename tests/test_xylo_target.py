@@ -199,6 +199,8 @@ def test_neuron_parameter_rules():
     del hard.nodes["out"].metadata["reset_mode"]
     assert ("out", "reset mode") in errors(hard)
     negative = chain(output_neuron=lambda n: cuba(n, threshold=-1.0))
+    negative.nodes["out"].metadata["reset_mode"] = "zero"
+    negative.nodes["out"].v_reset = np.full(4, -2.0)  # a hard reset below the threshold: a valid graph
     assert ("out", "v_threshold > 0") in errors(negative)
     offset = chain()
     offset.nodes["out"].v_reset = np.full(4, 0.2)

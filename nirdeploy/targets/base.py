@@ -128,6 +128,15 @@ class Target:
         """Problems beyond the profile's generic rules (a list of :class:`Problem`)."""
         return []
 
+    def resources(self, semantics: Semantics) -> dict:
+        """Resource name -> count, where the adapter counts from its own mapping what check's generic counts
+        from the graph's nodes would get wrong (a mapping's real fan-in, say); none by default."""
+        return {}
+
+    def check_option_values(self, options: dict) -> None:
+        """Refuse a deploy option value the adapter cannot use; ``options`` holds every option of
+        ``deploy``, defaults filled in. Called before export and build, so a typo costs nothing."""
+
     def deploy(self, semantics: Semantics, **options) -> Deployment:
         """Convert a resolved graph (``semantics.graph`` at ``semantics.dt``, each neuron's
         ``semantics.dynamics``) that passed check; the target's own options as keywords."""

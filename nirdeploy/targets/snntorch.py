@@ -36,7 +36,7 @@ from spikingjelly.activation_based import base
 from ..from_nir import build_model, default_dtype
 from ..layers import parameter_tensor
 from ..semantics import Dynamics, Semantics
-from .base import Deployment, Problem, Target, graph_module_runner
+from .base import Deployment, Target, graph_module_runner
 
 
 class SnnTorchNeuron(base.MemoryModule):
@@ -122,14 +122,6 @@ class SnnTorchTarget(Target):
         except ImportError as error:
             return False, f"snntorch is not installed ({error}); pip install --no-deps snntorch==1.0.0"
         return True, f"snntorch {snntorch.__version__}"
-
-    def check_graph(self, semantics: Semantics) -> list:
-        return [
-            Problem(name, "v_threshold > v_reset", f"min v_threshold - v_reset = {np.min(d.v_threshold - d.v_reset):.3g}",
-                    "> 0", "snnTorch resets to 0 and fires above its threshold: keep v_threshold above v_reset")
-            for name, d in semantics.dynamics.items()
-            if d.spiking and d.reset == "hard" and np.any(d.v_threshold <= d.v_reset)
-        ]
 
     def deploy(self, semantics: Semantics, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Deployment:
         """snnTorch modules on ``device`` in ``dtype``."""

@@ -250,15 +250,18 @@ class XyloTarget(Target):
             problems += _quantisation_problems(semantics, layers)
         return problems
 
+    def check_option_values(self, options: dict) -> None:
+        if options["quantisation"] not in ("global", "channel"):
+            raise TargetError(f"xylo: quantisation must be 'global' or 'channel', got {options['quantisation']!r}")
+        if options["simulator"] not in ("xylosim", "float"):
+            raise TargetError(f"xylo: simulator must be 'xylosim' or 'float', got {options['simulator']!r}")
+
     def deploy(self, semantics: Semantics, quantisation: str = "global",
                simulator: str = "xylosim") -> Deployment:
         """``quantisation``: 'global' or 'channel' (Rockpool's quantisers); ``simulator``: 'xylosim' (the
         bit-accurate simulator) or 'float' (Rockpool's float LIFTorch with Xylo's bit-shift decays and spike
         caps, delayed as Xylo delays each layer: no integer rounding)."""
-        if quantisation not in ("global", "channel"):
-            raise TargetError(f"xylo: quantisation must be 'global' or 'channel', got {quantisation!r}")
-        if simulator not in ("xylosim", "float"):
-            raise TargetError(f"xylo: simulator must be 'xylosim' or 'float', got {simulator!r}")
+        self.check_option_values({"quantisation": quantisation, "simulator": simulator})
         ready, detail = self.runtime_status()
         if not ready:
             raise TargetError(detail)

@@ -145,6 +145,8 @@ class LavaTarget(Target):
         """Neurons, synapses and the largest fan-in of the Lava network, from the shapes (no weight is computed):
         a convolution's synapses are the uses of its kernel, one per input a window covers, and a path's are
         the pairs of neurons it connects. Empty where the graph does not map (check says why)."""
+        if not self._layers_map(semantics):
+            return {}
         try:
             plan, routes = self.layout(semantics)
         except MappingError:
@@ -152,10 +154,14 @@ class LavaTarget(Target):
         fan_in = {}
         for route in routes:
             fan_in[route.post] = fan_in.get(route.post, 0) + route.trace.connectivity.fan_in()
-        used = {"neurons": sum(p.size for p in plan.populations.values()),
+        return {"neurons": sum(p.size for p in plan.populations.values()),
                 "synapses": sum(route.trace.connectivity.synapses for route in routes),
                 "fan_in": max((int(np.max(counts)) for counts in fan_in.values()), default=0)}
-        return {name: {"used": value, "limit": self.profile.limits.get(name)} for name, value in used.items()}
+
+    def _layers_map(self, semantics: Semantics) -> bool:
+        """Whether every node is a type Lava takes and every layer's parameters map: layout assumes both."""
+        types_map = all(type(node).__name__ in self.profile.nodes for node in semantics.graph.nodes.values())
+        return types_map and not _population_errors(semantics)
 
     def check_graph(self, semantics: Semantics) -> list:
         if any(type(node).__name__ not in self.profile.nodes for node in semantics.graph.nodes.values()):
@@ -172,6 +178,9 @@ class LavaTarget(Target):
         if any(p.severity == "error" for p in problems):
             return problems  # the weights, which the fixed-point checks need, would not fit
         return problems + _fixed_point_problems(with_projections(plan, routes))
+
+    def check_option_values(self, options: dict) -> None:
+        _check_options(options["precision"], options["simulator"], options["timeout"])
 
     def deploy(self, semantics: Semantics, precision: str = "float", timeout: float = 300,
                netx_path=None, overwrite: bool = False, simulator: str = "lava") -> Deployment:
@@ -207,8 +216,8 @@ def _check_options(precision: str, simulator: str, timeout) -> None:
     if simulator not in SIMULATORS:
         raise TargetError(f"simulator={simulator!r} is not one of {', '.join(SIMULATORS)} for the Lava target")
     if simulator == "emulation" and precision != "fixed":
-        raise TargetError("simulator='emulation' emulates Loihi's fixed point only; pass precision='fixed', "
-                          "or simulator='lava' for floating point")
+        fix = spell("pass precision='fixed', or simulator='lava'", "set precision: fixed, or simulator: lava")
+        raise TargetError(f"simulator 'emulation' emulates Loihi's fixed point only; {fix} for floating point")
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         fix = spell("pass e.g. timeout=600", "set the target option timeout, e.g. timeout: 600")
         raise InvalidArgumentError(f"timeout={timeout!r} for the Lava target is not a number of seconds above 0; {fix}")
