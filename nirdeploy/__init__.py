@@ -1,8 +1,10 @@
 """nirdeploy: take spiking neural networks to neuromorphic hardware through NIR."""
 
-__version__ = "0.1.0"
+import importlib
+import sys
+import types
 
-from .errors import (  # noqa: E402
+from .errors import (
     DtMismatchError,
     ExampleInputError,
     GraphFileError,
@@ -14,11 +16,30 @@ from .errors import (  # noqa: E402
     UnsupportedModuleError,
     UnsupportedNodeError,
 )
-from .from_nir import import_from_nir  # noqa: E402
-from .to_nir import export_to_nir  # noqa: E402
-from .check import CheckReport, check  # noqa: E402
-from .compare import CompareReport, compare  # noqa: E402
-from .deploy import deploy  # noqa: E402
+
+__version__ = "0.1.0"
+
+# The API that needs torch loads on first use, so that the command line's --help and --version stay fast.
+_LAZY = {"import_from_nir": "from_nir", "export_to_nir": "to_nir", "check": "check", "CheckReport": "check",
+         "compare": "compare", "CompareReport": "compare", "deploy": "deploy"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nirdeploy' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule ``nirdeploy.check`` binds it on the package; the name stays the function."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "export_to_nir",

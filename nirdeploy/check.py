@@ -53,7 +53,7 @@ class CheckReport:
         if self.problems:
             rows = [("severity", "node", "rule", "found", "limit", "suggestion")]
             rows += [(p.severity, p.node, p.rule, p.found, p.limit, p.suggestion) for p in self.problems]
-            lines += ["", *format_table(rows)]
+            lines += ["", *format_table(rows, last_below=True)]
         rows = [("resource", "used", "limit")]
         rows += [(name, str(r["used"]), "-" if r["limit"] is None else str(r["limit"])) for name, r in self.resources.items()]
         return "\n".join(lines + ["", *format_table(rows)])

@@ -12,6 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from . import __version__
 from .errors import NirdeployError, cli_words
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -112,6 +113,7 @@ def add_conventions(command) -> None:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="nirdeploy", description="Deploy spiking networks through NIR.")
     main.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    main.add_argument("--version", action="version", version=f"nirdeploy {__version__}")
     # Each subcommand takes --debug too (after its name); SUPPRESS keeps a --debug given before the name.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors")

@@ -3,7 +3,7 @@
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import nir
 import numpy as np
@@ -105,13 +105,15 @@ def run_name(name: str) -> str:
     return get_target(base).name + slash + label
 
 
-def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bool = False) -> dict:
+def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bool = False,
+                deployed: Optional[Callable] = None) -> dict:
     """run name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
     options) run on the same inputs. A name ``target/label`` runs ``target`` again under its own
     name, so that one target can run with several options (``xylo`` and ``xylo/float``).
 
     A target whose layers lag the reference (``Profile.delay``) gets as many extra steps of zero
     input as its deepest layer lags, so that its outputs cover every step of the reference's.
+    ``deployed(run name, target, deployment)``, where given, sees each deployment after its (timed) run.
     """
     inputs = spike_inputs(inputs if isinstance(inputs, (tuple, list)) else (inputs,), graph_inputs(semantics.graph),
                           "the graph")
@@ -122,8 +124,11 @@ def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bo
         extra = target.profile.delay(deepest)
         padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs) if extra else inputs
         start = time.perf_counter()
-        outputs, layers = deploy_on(target, semantics, options).run(*padded, record=True, progress=progress)
+        deployment = deploy_on(target, semantics, options)
+        outputs, layers = deployment.run(*padded, record=True, progress=progress)
         runs[run_name(name)] = (_as_tuple(outputs), layers, time.perf_counter() - start)
+        if deployed is not None:
+            deployed(run_name(name), target, deployment)
     return runs
 
 

@@ -8,10 +8,16 @@ renames it into place only once it is complete.
 """
 
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Union
+
+
+def file_stem(name: str) -> str:
+    """A run name ('xylo:syns65302/float') as a file or folder name that every shell and file system takes."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "run"
 
 
 @contextmanager

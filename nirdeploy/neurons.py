@@ -10,6 +10,8 @@ compute each producer's own float order (``Dynamics.arithmetic``), so that a
 file imports with the producer's own spikes.
 """
 
+import importlib
+import logging
 from typing import Optional
 
 import nir
@@ -19,6 +21,23 @@ from spikingjelly.activation_based import base, surrogate
 
 from .layers import parameter_tensor
 from .semantics import DECAY_INPUT, LEAK_FORM, RESET_MODE, Dynamics
+
+
+def _import_quietly(modules: tuple) -> None:
+    """SpikingJelly registers its Triton kernels when a neuron first steps, and torch, without Triton, logs
+    a warning per kernel. nirdeploy's neurons register here, with that logger muted and then restored, so
+    that no run prints them and the user's own torch warnings still show."""
+    logger = logging.getLogger("torch._library.triton")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    finally:
+        logger.setLevel(level)
+
+
+_import_quietly(("spikingjelly._ops.lif", "spikingjelly._ops.if_", "spikingjelly._ops.plif"))
 
 
 def _buffer(value, shape: tuple) -> torch.Tensor:

@@ -49,15 +49,29 @@ def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
         match = "-" if row["output_train_match"] is None else f"{row['output_train_match']:.4f}"
         lines.append(f"| {name} | {accuracy} | {match} | {row['spikes_per_sample']:.1f} | "
                      f"{row['simulated_s']:.3g} s | {row['wall_s']:.3f} s |")
-    lines += ["", *accuracy_notes(report["summary"], checks)]
+    lines += ["", *accuracy_notes(report["summary"], checks), *_targets(report), ""]
     for name, check_report in checks.items():
         lines += [f"## Check: {name}", "", "```", str(check_report), "```", ""]
     lines += ["## Agreement with the reference", "", "```", str(agreement), "```", "", "## Timings", ""]
     lines += [f"- {what}: {seconds:.3f} s" for what, seconds in report["timings_s"].items()]
-    lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in report["versions"].items()]
+    found = {k: v for k, v in report["versions"].items() if k != "runtimes"}
+    lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in found.items()]
+    lines += [f"- {target}'s runtime: {v}" for target, v in report["versions"]["runtimes"].items()]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _targets(report: dict) -> list:
+    """Each run's options, as the config gave them, and the hardware files it wrote (or why none)."""
+    lines = ["## Targets", ""]
+    for name, options in report["targets"].items():
+        given = ", ".join(f"{k}: {v}" for k, v in options.items()) or "defaults"
+        hardware = report["hardware"].get(name)
+        files = "" if hardware is None else "; hardware: " + (
+            ", ".join(f"`{f}`" for f in hardware["files"]) or f"none ({hardware['not written']})")
+        lines.append(f"- {name}: {given}{files}")
+    return lines
 
 
 def accuracy_notes(summary: dict, checks: dict, tolerance: float = 0.01) -> list:

@@ -19,8 +19,8 @@ from .compare import agreement_report, run_name, run_targets
 from .config import RunConfig
 from .datasets import load_dataset
 from .deploy import check_options
-from .errors import ConfigError, ExampleInputError, InvalidArgumentError, NirdeployError
-from .files import atomic_path
+from .errors import ConfigError, ExampleInputError, InvalidArgumentError, NirdeployError, TargetError
+from .files import atomic_path, file_stem
 from .graphfile import read_graph
 from .report import write_report
 from .semantics import load
@@ -119,6 +119,11 @@ def planned_runs(config: RunConfig, names: Sequence[str]) -> dict:
     """run name -> deploy options, each target, chip variant and option name checked: before any export."""
     runs = {}
     for name in names:
+        if "/" in name and name not in config.targets:  # a label names options; without them it would mislead
+            base = name.partition("/")[0]
+            raise ConfigError(f"config {config.source}: --target {name}: a target/label runs {base} with the options "
+                              f"the config gives under targets.{name}, and it gives none; add them there (e.g. "
+                              f"{name}: {{...}}) or pass --target {base}")
         options = config.targets.get(name, {})
         try:
             check_options(get_target(name.partition("/")[0]), options)
@@ -180,6 +185,36 @@ def output_delay(agreement, name: str) -> int:
     return next((r["delay_compensated"] for r in agreement.for_target(name) if r["kind"] == "output"), 0)
 
 
+def in_folder(options: dict, folder: Path) -> dict:
+    """A target's options with a relative file path (netx_path) inside the run folder, not the working one."""
+    path = options.get("netx_path")
+    return {**options, "netx_path": folder / path} if path is not None and not Path(path).is_absolute() else options
+
+
+def copy_config(config: RunConfig, folder: Path) -> None:
+    with atomic_path(folder / "config.yaml") as partial:
+        shutil.copyfile(config.source, partial)
+
+
+def hardware_writer(folder: Path, written: dict):
+    """A ``run_targets`` callback that writes each deployment's hardware files into ``folder/hardware/RUN``
+    and records, per run, the files (relative to ``folder``) or why the target has none for this graph."""
+    def write(name: str, target, deployment) -> None:
+        into = folder / "hardware" / file_stem(name)
+        into.mkdir(parents=True, exist_ok=True)
+        try:
+            paths = target.write_hardware(deployment, into)
+        except TargetError as error:
+            paths, written[name] = [], {"files": [], "not written": str(error)}
+        if paths:
+            written[name] = {"files": [str(Path(p).relative_to(folder)) for p in paths]}
+        for empty in (into, into.parent):  # a target without hardware leaves no folder
+            if not any(empty.iterdir()):
+                empty.rmdir()
+
+    return write
+
+
 def versions() -> dict:
     import platform
 
@@ -193,6 +228,13 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     return found
+
+
+def runtime_versions(names: list) -> dict:
+    """Each target that ran -> its runtime as the adapter reports it (lava-nc and the Lava runtime's Python,
+    rockpool and xylosim...)."""
+    targets = {run_name(name.partition("/")[0]): get_target(name.partition("/")[0]) for name in names}
+    return {name: target.runtime_status()[1] for name, target in targets.items()}
 
 
 def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: Optional[Path] = None,
@@ -209,13 +251,17 @@ def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: 
 
 
 def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path, progress: bool) -> RunResult:
+    copy_config(config, folder)
     graph, export_seconds = prepare_graph(config, folder)
     semantics = load(graph, config.dt, config.producer, config.dt_override)
     inputs, labels = make_inputs(config, semantics.graph, arrays, len(planned) + 1)
     # A run named target/label (one target with other options) shares its target's check.
     checks = {run_name(base): check(semantics, base) for base in dict.fromkeys(n.partition("/")[0] for n in planned)}
-    deployable = {name: options for name, options in planned.items() if checks[run_name(name.partition("/")[0])].ok}
-    runs = run_targets(semantics, inputs, {"reference": {}, **deployable}, progress=progress)
+    deployable = {name: in_folder(options, folder) for name, options in planned.items()
+                  if checks[run_name(name.partition("/")[0])].ok}
+    hardware = {}
+    runs = run_targets(semantics, inputs, {"reference": {}, **deployable}, progress=progress,
+                       deployed=hardware_writer(folder, hardware))
     agreement = agreement_report(semantics, runs)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
     limits = {run_name(name): metrics for name, metrics in config.thresholds.items() if name != "*"}
@@ -246,8 +292,11 @@ def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path
         "checks": {name: r.to_dict() for name, r in checks.items()},
         "agreement": agreement.to_dict(),
         "summary": summary,
+        "targets": {run_name(name): {k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                                     for k, v in in_folder(options, folder).items()} for name, options in planned.items()},
+        "hardware": hardware,
         "timings_s": {"export": export_seconds, **{f"run {name}": seconds for name, (_, _, seconds) in runs.items()}},
-        "versions": versions(),
+        "versions": {**versions(), "runtimes": runtime_versions(list(deployable))},
     }
     write_report(folder, report, checks, agreement, runs)
     return RunResult(folder, not failures, report)

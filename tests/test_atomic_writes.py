@@ -130,7 +130,8 @@ def report_inputs() -> tuple:
     row = {"accuracy": None, "output_train_match": None, "spikes_per_sample": 3.0, "simulated_s": 0.02, "wall_s": 0.1}
     report = {"ok": True, "failures": [], "config": "run.yaml", "graph": "model.nir", "dt": DT,
               "producer": "spikingjelly", "assumption": None, "summary": {"reference": row, "snntorch": row},
-              "timings_s": {"export": 0.1}, "versions": {"nir": nir.version}}
+              "timings_s": {"export": 0.1}, "versions": {"nir": nir.version, "runtimes": {}},
+              "targets": {"snntorch": {}}, "hardware": {}}
     return report, {}, "agreement table", {"reference": ((out,), {}, 0.1), "snntorch": ((out,), {}, 0.1)}
 
 

@@ -1,10 +1,12 @@
 """The nirdeploy console script, end to end, in subprocesses."""
 
+import importlib.metadata
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import pytest
 import yaml
 
@@ -118,8 +120,9 @@ def test_check_and_inspect_take_the_producer(snntorch_file):
     assert not any(p["rule"] == "producer conventions" for p in problems)
     inspected = nirdeploy("inspect", snntorch_file, "--dt", 1e-4, "--producer", "snntorch")
     assert inspected.returncode == 0 and "snnTorch Synaptic" in inspected.stdout and "subtract-delayed" in inspected.stdout
-    lava = nirdeploy("check", snntorch_file, "--target", "lava", "--dt", 1e-4, "--producer", "snntorch")
-    assert lava.returncode == 1 and "snnTorch Leaky: subtracting the threshold one step late" in lava.stdout
+    lava = nirdeploy("check", snntorch_file, "--target", "lava", "--dt", 1e-4, "--producer", "snntorch", "--json")
+    assert lava.returncode == 1 and any("snnTorch Leaky: subtracting the threshold one step late" in p["found"]
+                                        for p in json.loads(lava.stdout)[0]["problems"])
 
 
 def test_a_run_says_which_conventions_it_assumed(snntorch_file, tmp_path):
@@ -179,3 +182,54 @@ def test_bad_config_exits_2_with_its_message(change, message, tmp_path):
     assert result.returncode == 2, result.stdout
     assert message in result.stderr and str(config) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_version_and_help_need_no_torch():
+    assert nirdeploy("--version").stdout.strip() == f"nirdeploy {importlib.metadata.version('nirdeploy')}"
+    imported = subprocess.run([sys.executable, "-c", "import sys, nirdeploy.cli; nirdeploy.cli.parser(); "
+                               "print('torch' in sys.modules)"],
+                              capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "False"
+
+
+def test_the_triton_logger_is_muted_only_while_nirdeploy_registers_its_neurons():
+    level = subprocess.run([sys.executable, "-c", "import logging, nirdeploy.neurons; "
+                            "print(logging.getLogger('torch._library.triton').level)"],
+                           capture_output=True, text=True, check=True)
+    assert level.stdout.strip() == "0" and "Triton" not in level.stderr
+
+
+def labelled_config(tmp_path) -> Path:
+    config = yaml.safe_load(QUICKSTART.read_text())
+    config["model"]["python"] = str(ROOT / "examples" / "quickstart.py") + ":build"
+    config["input"]["poisson"]["steps"] = 30
+    config["targets"] = {"snntorch": {}, "lava/fixed": {"precision": "fixed", "simulator": "emulation"}}
+    config["thresholds"] = {}
+    path = tmp_path / "labelled.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_label_carries_its_options_into_the_report_and_the_run_folder_holds_config_and_hardware(tmp_path):
+    config = labelled_config(tmp_path)
+    result = nirdeploy("run", config, "--out", tmp_path / "runs")
+    assert result.returncode == 0, result.stderr
+    assert "Triton" not in result.stderr  # SpikingJelly's kernels registered quietly
+    (folder,) = (tmp_path / "runs").iterdir()
+    report = json.loads((folder / "report.json").read_text())
+    assert report["targets"] == {"snntorch": {}, "lava/fixed": {"precision": "fixed", "simulator": "emulation"}}
+    assert set(report["versions"]["runtimes"]) == {"snntorch", "lava"}
+    assert report["versions"]["runtimes"]["lava"].startswith("lava-nc 0.10.0")
+    assert (folder / "config.yaml").read_text() == config.read_text()
+    assert report["hardware"] == {"lava/fixed": {"files": ["hardware/lava-fixed/network.net"]}}
+    with h5py.File(folder / "hardware" / "lava-fixed" / "network.net") as net:
+        assert net["layer/0/type"][()] == b"input" and net["layer/1/type"][()] in (b"dense", b"dense_rec")
+    assert "- lava/fixed: precision: fixed, simulator: emulation; hardware: `hardware/lava-fixed/network.net`" in \
+        (folder / "report.md").read_text()
+
+
+def test_a_label_the_config_does_not_define_is_refused_before_any_work(tmp_path):
+    result = nirdeploy("run", labelled_config(tmp_path), "--target", "lava/float", "--out", tmp_path / "runs")
+    assert result.returncode == 2
+    assert "--target lava/float" in result.stderr and "targets.lava/float" in result.stderr
+    assert not (tmp_path / "runs").exists()

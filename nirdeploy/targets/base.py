@@ -133,6 +133,12 @@ class Target:
         from the graph's nodes would get wrong (a mapping's real fan-in, say); none by default."""
         return {}
 
+    def write_hardware(self, deployment: Deployment, folder) -> list:
+        """Write into ``folder`` the files the target's own toolchain loads for ``deployment`` (a chip
+        configuration, a network file) and return their paths; a TargetError saying why where this graph
+        has no such file. Targets without hardware write nothing."""
+        return []
+
     def check_option_values(self, options: dict) -> None:
         """Refuse a deploy option value the adapter cannot use; ``options`` holds every option of
         ``deploy``, defaults filled in. Called before export and build, so a typo costs nothing."""

@@ -207,7 +207,14 @@ class LavaTarget(Target):
         except MappingError as error:
             raise TargetError(f"Loihi's fixed point or netx's file cannot hold this graph: {error}") from None
         simulate = _emulation if simulator == "emulation" else _lava_simulation(precision, timeout)
-        return Deployment(self.name, None, _runner(semantics.graph, plan, simulate), artifacts)
+        return Deployment(self.name, plan, _runner(semantics.graph, plan, simulate), artifacts)
+
+    def write_hardware(self, deployment: Deployment, folder) -> list:
+        """lava-dl netx's ``network.net``, which Loihi 2's toolchain loads, in Loihi's fixed point."""
+        try:
+            return [_write_netx(deployment.native, Path(folder) / "network.net", overwrite=False)]
+        except MappingError as error:
+            raise TargetError(f"netx's file cannot hold this graph: {error}") from None
 
 
 def _check_options(precision: str, simulator: str, timeout) -> None:
