@@ -227,3 +227,16 @@ def test_a_timeout_that_is_not_seconds_is_refused_in_the_readers_words(timeout, 
     monkeypatch.setitem(errors._audience, "cli", True)  # what nirdeploy's CLI switches on before any work
     with pytest.raises(InvalidArgumentError, match="set the target option timeout, e.g. timeout: 600"):
         nirdeploy.deploy(graph, "lava", dt=DT, timeout=timeout)
+
+
+def test_the_worker_reports_its_samples_as_it_runs(temp, monkeypatch):
+    import nirdeploy.targets.lava as lava_target
+
+    heard = []
+    real = lava_target.run_worker
+    monkeypatch.setattr(lava_target, "run_worker", lambda folder, timeout, on_progress: real(
+        folder, timeout, on_progress=lambda done, total: (heard.append((done, total)), on_progress(done, total))))
+    graph, n = feedforward()
+    nirdeploy.deploy(graph, "lava", dt=DT).run(spikes(n, batch=3, steps=20), progress=True)
+    assert heard and heard[-1] == (3, 3) and heard == sorted(heard)  # the worker's own count, last when it ended
+    assert list(temp.iterdir()) == []

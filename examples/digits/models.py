@@ -12,6 +12,7 @@ machine) and replaces the files; without the files, the first use trains and wri
 """
 
 import argparse
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
 from nirdeploy.datasets import digit_rates, encode
+from nirdeploy.progress import progress_bar
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 STEPS = 40  # time steps per sample, in training and in the configs
@@ -75,7 +77,8 @@ def _train(name: str, epochs: int, seed: int) -> torch.nn.Module:
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(net.parameters(), lr=5e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs)
-    for _ in range(epochs):
+    for _ in progress_bar(range(epochs), label=f"training the digits {name}", enabled=sys.stderr.isatty(),
+                          unit="epoch"):
         order = torch.randperm(len(rates), generator=generator)
         for start in range(0, len(rates), 64):
             batch = order[start : start + 64]

@@ -7,9 +7,9 @@ import nir
 import numpy as np
 import torch
 from spikingjelly.activation_based import functional
-from tqdm import tqdm
 
 from ..errors import InvalidArgumentError, TargetError
+from ..progress import progress_bar
 from ..semantics import Semantics
 from ..validate import require_within_budget
 from .profile import Profile
@@ -150,9 +150,9 @@ class Target:
                           "nirdeploy.check works for it, deployment does not yet")
 
 
-def graph_module_runner(gm: torch.nn.Module, device: Optional[str] = None, block: int = 100) -> Callable:
+def graph_module_runner(gm: torch.nn.Module, label: str, device: Optional[str] = None, block: int = 100) -> Callable:
     """Run an imported graph module over whole sequences, ``block`` steps per call (state carries
-    over), recording neuron layers on request and showing a progress bar on request."""
+    over), recording neuron layers on request and showing a progress bar, named ``label``, on request."""
 
     def run(inputs, record: bool, progress: bool = False):
         functional.reset_net(gm)
@@ -166,10 +166,11 @@ def graph_module_runner(gm: torch.nn.Module, device: Optional[str] = None, block
         starts = range(0, steps, block)
         outputs = []
         try:
-            with torch.no_grad():
-                for start in tqdm(starts, desc=f"{gm.meta['producer']}", unit="block", disable=not progress, leave=False):
+            with torch.no_grad(), progress_bar(label=label, enabled=progress, total=steps) as bar:
+                for start in starts:
                     chunk = (x[start : start + block].to(device) if device else x[start : start + block] for x in inputs)
                     outputs.append(gm(*chunk))
+                    bar.update(min(block, steps - start))
         finally:
             for hook in hooks:
                 hook.remove()

@@ -16,4 +16,4 @@ class ReferenceTarget(Target):
         with default_dtype(dtype):
             gm = build_model(semantics)
         gm.to(device=device, dtype=dtype)
-        return Deployment(self.name, gm, graph_module_runner(gm, device))
+        return Deployment(self.name, gm, graph_module_runner(gm, f"reference ({semantics.producer}'s conventions)", device))

@@ -128,4 +128,4 @@ class SnnTorchTarget(Target):
         with default_dtype(dtype):
             gm = build_model(semantics, snntorch_neuron, label="snntorch")
         gm.to(device=device, dtype=dtype)
-        return Deployment(self.name, gm, graph_module_runner(gm, device))
+        return Deployment(self.name, gm, graph_module_runner(gm, "snnTorch", device))

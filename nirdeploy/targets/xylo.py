@@ -2,7 +2,8 @@
 
 The pipeline is a Xylo user's: Rockpool modules (``LinearTorch``, ``LIFTorch``)
 -> the chip's ``mapper`` -> ``global_quantize`` or ``channel_quantize`` ->
-``XyloSim.from_specification`` -> evolve. nirdeploy builds the Rockpool modules
+``XyloSim.from_specification`` -> evolve; ``write_hardware`` saves that specification for Rockpool's
+``config_from_specification``, which needs samna, elsewhere. nirdeploy builds the Rockpool modules
 from the NIR nodes itself: Rockpool's ``from_nir`` fails on NIR LIF, truncates
 LI's tau, ignores CubaLIF's w_in and v_reset, adds v_leak as an unscaled bias
 and guesses dt from r.
@@ -31,6 +32,7 @@ docs/xylo.md has the rest (quantisation, delays, Rockpool bugs worked around).
 
 import copy
 import importlib
+import json
 import sys
 import types
 from dataclasses import dataclass
@@ -42,6 +44,8 @@ import numpy as np
 import torch
 
 from ..errors import TargetError
+from ..files import atomic_path
+from ..progress import progress_bar
 from ..semantics import Dynamics, Semantics
 from .base import Deployment, Problem, Target
 
@@ -218,6 +222,23 @@ def quantisation_groups(mapped: list) -> list:
     return [hidden_scale] * len(hidden) + [group_scale([mapped[-1][1]], [mapped[-1][0]])]
 
 
+@dataclass
+class XyloHardware:
+    """What a chip needs of a deployment: the quantised specification its XyloSim runs, and what maps where."""
+
+    variant: str
+    quantisation: str
+    specification: dict   # XyloSim.from_specification's keyword arguments
+    input_node: str
+    layers: list          # XyloLayer per neuron layer, the output layer last
+    hidden_ids: list      # hidden hardware ids per hidden layer
+
+
+@dataclass
+class XyloDeployment(Deployment):
+    hardware: Optional[XyloHardware] = None  # None for the float simulator, which runs no chip's numbers
+
+
 class XyloTarget(Target):
     @property
     def variant(self) -> str:
@@ -268,11 +289,64 @@ class XyloTarget(Target):
         layers = xylo_chain(semantics.graph)
         net = rockpool_network(layers, layer_constants(semantics, layers), semantics.dt)
         if simulator == "float":
-            return Deployment(self.name, net, _float_runner(net, layers))
+            return XyloDeployment(self.name, net, _float_runner(net, layers))
         spec, hidden_ids = xylo_specification(net, self.variant, quantisation)
         _, xylo_sim, _ = rockpool_xylo(self.variant)
         sim = xylo_sim.from_specification(**spec)
-        return Deployment(self.name, sim, _xylosim_runner(sim, layers, hidden_ids))
+        (input_node,) = [n for n, node in semantics.graph.nodes.items() if isinstance(node, nir.Input)]
+        hardware = XyloHardware(self.variant, quantisation, spec, input_node, layers, hidden_ids)
+        return XyloDeployment(self.name, sim, _xylosim_runner(sim, layers, hidden_ids), hardware=hardware)
+
+    def write_hardware(self, deployment: Deployment, folder: Path) -> list:
+        """The chip hand-off of a XyloSim deployment, written into ``folder``: ``xylo_<variant>_spec.npz`` (the
+        array arguments of Rockpool's ``config_from_specification``, the integers XyloSim ran),
+        ``xylo_<variant>_spec.json`` (its other arguments, dt, what maps where, versions) and
+        ``load_xylo_<variant>.py`` (builds, validates and writes the configuration to a board; needs samna).
+        Returns their paths."""
+        hardware = getattr(deployment, "hardware", None)
+        if hardware is None:
+            raise TargetError(f"target '{deployment.target}': the float simulator runs no quantised specification, "
+                              "so there is no chip configuration to write; deploy with simulator='xylosim' for one")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arguments = config_arguments(hardware.specification, hardware.variant)
+        npz = folder / f"xylo_{hardware.variant}_spec.npz"
+        with atomic_path(npz) as partial:
+            np.savez(partial, **{k: v for k, v in arguments.items() if isinstance(v, np.ndarray)})
+        metadata = self.hardware_metadata(hardware, arguments, npz.name, type(deployment.native).__module__)
+        texts = {npz.with_suffix(".json"): json.dumps(metadata, indent=1, default=_plain),
+                 folder / f"load_xylo_{hardware.variant}.py": LOADER.read_text()}
+        for path, text in texts.items():
+            with atomic_path(path) as partial:
+                partial.write_text(text)
+        return [npz, *texts]
+
+    def hardware_metadata(self, hardware: XyloHardware, arguments: dict, arrays: str, simulator: str) -> dict:
+        """The JSON beside the arrays: what the loader calls with them, and what a reader needs to know."""
+        from importlib.metadata import version
+
+        variant, module = hardware.variant, f"rockpool.devices.xylo.{hardware.variant}"
+        keys = {k: {"file": "npz", "shape": list(v.shape), "dtype": str(v.dtype)} if isinstance(v, np.ndarray)
+                else {"file": "json", "type": type(v).__name__} for k, v in arguments.items()}
+        return {
+            "variant": variant, "chip": self.profile.variants[variant]["description"],
+            "module": module, "function": "config_from_specification", "defined_in": f"{module}.xylo_samna",
+            "needs": f"samna: {module}.xylo_samna imports it, as rockpool.devices.xylo's __init__ does (through "
+                     "syns65302)",
+            "arrays": arrays, "arguments": {k: v for k, v in arguments.items() if not isinstance(v, np.ndarray)},
+            "keys": keys, "dt": hardware.specification["dt"], "quantisation": hardware.quantisation,
+            "nodes": hardware_nodes(hardware),
+            # XyloSim takes the same numbers where samna is missing (how nirdeploy ran them).
+            "simulator": {"module": simulator, "method": "XyloSim.from_specification",
+                          "renamed": {new: old for old, new in CONFIG_NAMES.items()}},
+            "cost_estimate": {
+                "source": f"rockpool.devices.xylo.{CYCLES_MODEL[variant]}.power_cycles_model's cycles_model and "
+                          "est_clock_freq",
+                "cycles_per_step": None, "min_clock_hz": None,
+                "why_none": "the model imports samna and reads the samna configuration config_from_specification "
+                            f"builds; load_xylo_{variant}.py prints both where samna is installed"},
+            "versions": {name: version(name) for name in ("nirdeploy", "rockpool", "xylosim", "numpy")},
+        }
 
 
 def _structure_problems(layers) -> list:
@@ -403,6 +477,35 @@ def quantised_specification(semantics: Semantics, variant: str, quantisation: st
                               quantisation)
 
 
+# Rockpool's config_from_specification (<variant>/xylo_samna.py) calls XyloSim's `bias` `bias_hidden`, and the
+# IMU's takes no dash_syn_2 (one synapse); neither takes dt. A key it does not name would vanish into its
+# **kwargs, so the hand-off holds exactly the ones it names.
+CONFIG_NAMES = {"bias": "bias_hidden"}
+NOT_CONFIG = {"syns61201": {"dt"}, "syns65302": {"dt"}, "syns63300": {"dt", "dash_syn_2"}}
+CYCLES_MODEL = {"syns61201": "syns61201", "syns65302": "syns63300", "syns63300": "syns63300"}  # XyloAudio 3: the IMU's
+LOADER = Path(__file__).with_name("xylo_loader_template.py")
+
+
+def config_arguments(spec: dict, variant: str) -> dict:
+    """The keyword arguments of ``variant``'s config_from_specification, from XyloSim's specification."""
+    return {CONFIG_NAMES.get(k, k): v for k, v in spec.items() if k not in NOT_CONFIG[variant]}
+
+
+def hardware_nodes(hardware: XyloHardware) -> dict:
+    """The NIR nodes behind each part of the specification: the first hidden layer's weights are weights_in,
+    later hidden layers' and recurrent weights are blocks of weights_rec (rows and columns by hardware id)."""
+    *hidden, output = hardware.layers
+    return {"input": hardware.input_node,
+            "hidden": [{"neurons": layer.neuron, "weights": layer.weight, "recurrent": layer.recurrent,
+                        "hardware_ids": ids} for layer, ids in zip(hidden, hardware.hidden_ids)],
+            "output": {"neurons": output.neuron, "weights": output.weight}}
+
+
+def _plain(value):
+    """json.dumps's fallback for numpy scalars (aliases, weight shifts)."""
+    return value.item() if isinstance(value, np.generic) else value.tolist()
+
+
 def _float_runner(net, layers: list):
     """Rockpool's float modules, each layer's output delayed as Xylo delays it (0 for the first layer, one
     more step per later layer): in a time-invariant chain starting at rest, delaying a layer's input
@@ -434,7 +537,8 @@ def _xylosim_runner(sim, layers: list, hidden_ids: list):
     def run(inputs, record: bool, progress: bool = False):
         (x,) = inputs
         outputs, hidden = [], []
-        for sample in x.flatten(2).transpose(0, 1).cpu().numpy().astype(int):  # [T, channels] each
+        samples = x.flatten(2).transpose(0, 1).cpu().numpy().astype(int)  # [T, channels] each
+        for sample in progress_bar(samples, label="Xylo (XyloSim)", enabled=progress, unit="sample"):
             sim.reset_state()
             out, _, recording = sim.evolve(sample, record=True)
             outputs.append(torch.as_tensor(out, dtype=torch.float32))

@@ -28,6 +28,7 @@ import torch
 from ...errors import InvalidArgumentError, OutputExistsError, TargetError, spell
 from ...files import atomic_path
 from ...passes import synaptic_hops
+from ...progress import progress_bar
 from ...semantics import Semantics
 from ...validate import BUDGET_VARIABLE, format_bytes, memory_budget, require_within_budget
 from .. import Deployment, Problem, Target
@@ -240,7 +241,7 @@ def _write_netx(plan, path: Path, overwrite: bool) -> Path:
 
 
 def _runner(flat: nir.NIRGraph, plan, simulate):
-    """``simulate(plan, arrays, steps)`` -> population -> ``[steps, B, n]`` spikes on Lava's timeline."""
+    """``simulate(plan, arrays, steps, progress)`` -> population -> ``[steps, B, n]`` spikes on Lava's timeline."""
     input_names = [n for n, node in flat.nodes.items() if isinstance(node, nir.Input)]
 
     def run(inputs, record: bool, progress: bool = False):
@@ -253,7 +254,7 @@ def _runner(flat: nir.NIRGraph, plan, simulate):
                 raise TargetError(f"input '{name}' holds values other than 0 and 1; Lava's Dense takes spikes")
         steps = next(iter(arrays.values())).shape[0]
         layers = {}
-        for name, value in simulate(plan, arrays, steps).items():
+        for name, value in simulate(plan, arrays, steps, progress).items():
             shape = np.shape(flat.nodes[name].v_threshold)
             layers[name] = torch.as_tensor(value[:steps]).to(torch.float32).reshape(steps, value.shape[1], *shape)
         outputs = tuple(layers[neuron] for neuron in plan.outputs.values())
@@ -263,18 +264,21 @@ def _runner(flat: nir.NIRGraph, plan, simulate):
 
 
 def _lava_simulation(precision: str, timeout: float):
-    def simulate(plan, arrays: dict, steps: int) -> dict:
-        with tempfile.TemporaryDirectory(prefix="nirdeploy-lava-") as folder:
+    def simulate(plan, arrays: dict, steps: int, progress: bool) -> dict:
+        with tempfile.TemporaryDirectory(prefix="nirdeploy-lava-") as folder, progress_bar(
+                label=f"Lava ({'fixed' if precision == 'fixed' else 'floating'} point)", enabled=progress, total=next(iter(arrays.values())).shape[1],
+                unit="sample") as bar:
             folder = Path(folder)
             plan.save(folder)
             np.savez(folder / "inputs.npz", **arrays)
             request = {"precision": precision, "steps": steps + plan.depth}
             (folder / "request.json").write_text(json.dumps(request))
-            run_worker(folder, timeout)
+            run_worker(folder, timeout, on_progress=lambda done, total: bar.update(done - bar.n))
+            bar.update(bar.total - bar.n)
             return dict(np.load(folder / "spikes.npz"))
 
     return simulate
 
 
-def _emulation(plan, arrays: dict, steps: int) -> dict:
+def _emulation(plan, arrays: dict, steps: int, progress: bool) -> dict:  # no bar: it takes milliseconds
     return emulate(plan, {name: torch.from_numpy(x).reshape(steps, x.shape[1], -1) for name, x in arrays.items()})

@@ -20,12 +20,14 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ...errors import TargetError, spell
 from . import lava_worker, runtime
 
 LOG = "worker.log"
+PROGRESS = "progress.json"  # [samples done, samples], which the worker replaces after each batch of samples
+POLL_SECONDS = 0.5
 REPAIR = "recreate the runtime with `nirdeploy setup lava --force`"
 SHARED_MEMORY = Path("/dev/shm")
 SHARED_MEMORY_PREFIX = "psm_"  # the names Python's multiprocessing.shared_memory gives its segments
@@ -33,22 +35,38 @@ IMPORT_ERRORS = ("ModuleNotFoundError", "ImportError")
 TIMEOUT_OPTION = "raise the target option timeout (in the config: targets: {lava: {timeout: SECONDS}})"
 
 
-def run_worker(folder: Path, timeout: float, python: Optional[Path] = None) -> None:
-    """Run the worker on ``folder``; its failure or a hang (killed after ``timeout`` s) is a TargetError."""
+def run_worker(folder: Path, timeout: float, python: Optional[Path] = None,
+               on_progress: Optional[Callable] = None) -> None:
+    """Run the worker on ``folder``; its failure or a hang (killed after ``timeout`` s) is a TargetError.
+    ``on_progress(samples done, samples)`` hears, while it runs, what the worker last reported."""
     folder, python = Path(folder).resolve(), Path(python or runtime.runtime_python())
     # TMPDIR "." (the worker's cwd, the run folder), not the folder's path: multiprocessing binds a Unix socket
     # there, whose path may have at most 107 bytes, and Python 3.10's tempfile keeps a relative folder relative.
     process = _start(python, folder, {**os.environ, "PYTHONPATH": str(_worker_path(folder)), "TMPDIR": os.curdir})
     try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise TargetError(f"the Lava worker did not finish within {timeout:g} s and was killed, with every process "
-                          f"it started; {spell('pass a larger timeout=... to deploy', TIMEOUT_OPTION)}, or run "
-                          "fewer steps") from None
+        _wait(process, folder, timeout, on_progress)
     finally:  # also on KeyboardInterrupt: nothing of the run may outlive it
         end_group(process.pid)
         process.wait()
     _raise_failure(folder, process.returncode, python)
+
+
+def _wait(process: subprocess.Popen, folder: Path, timeout: float, on_progress: Optional[Callable]) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            process.wait(timeout=max(0.0, min(POLL_SECONDS, deadline - time.monotonic())))
+            ended = True
+        except subprocess.TimeoutExpired:
+            ended = False
+            if time.monotonic() >= deadline:
+                raise TargetError(f"the Lava worker did not finish within {timeout:g} s and was killed, with every "
+                                  f"process it started; {spell('pass a larger timeout=... to deploy', TIMEOUT_OPTION)}"
+                                  ", or run fewer steps") from None
+        if on_progress is not None and (folder / PROGRESS).exists():
+            on_progress(*json.loads((folder / PROGRESS).read_text()))
+        if ended:
+            return
 
 
 def _worker_path(folder: Path) -> Path:

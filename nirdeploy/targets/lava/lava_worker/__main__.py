@@ -33,8 +33,16 @@ def main(folder: Path) -> None:
         work.mkdir()
         x = {name: value[:, start : start + chunk] for name, value in inputs.items()}
         runs.append(simulate(plan, x, request["steps"], request["precision"] == "fixed", work))
+        _write_whole(folder / "progress.json", json.dumps([min(start + chunk, batch), batch]))
     np.savez(folder / "spikes.npz", **{name: np.concatenate([run[name] for run in runs], axis=1)
                                       for name in plan.populations})
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Written aside and renamed, so that a worker killed while writing leaves no half file for nirdeploy."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 if __name__ == "__main__":
@@ -42,8 +50,6 @@ if __name__ == "__main__":
     try:
         main(target)
     except BaseException as error:  # everything goes back to nirdeploy as text, then the exit status says so
-        # Written aside and renamed, so that a worker killed while writing leaves no half file for nirdeploy.
-        (target / "error.json.partial").write_text(json.dumps({
+        _write_whole(target / "error.json", json.dumps({
             "type": type(error).__name__, "message": str(error), "traceback": traceback.format_exc()}))
-        os.replace(target / "error.json.partial", target / "error.json")
         sys.exit(1)
