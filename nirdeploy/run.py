@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.util
+import json
 import math
 import shutil
 import sys
@@ -196,9 +197,11 @@ def copy_config(config: RunConfig, folder: Path) -> None:
         shutil.copyfile(config.source, partial)
 
 
-def hardware_writer(folder: Path, written: dict):
-    """A ``run_targets`` callback that writes each deployment's hardware files into ``folder/hardware/RUN``
-    and records, per run, the files (relative to ``folder``) or why the target has none for this graph."""
+def hardware_writer(folder: Path, written: dict, checks: dict):
+    """A ``run_targets`` callback that writes each deployment's hardware files into ``folder/hardware/RUN``,
+    with ``resources.json`` (check's counts against the chip's limits, from ``checks``: run name ->
+    CheckReport), and records, per run, the files (relative to ``folder``) or why the target has none for
+    this graph."""
     def write(name: str, target, deployment) -> None:
         into = folder / "hardware" / file_stem(name)
         into.mkdir(parents=True, exist_ok=True)
@@ -207,6 +210,9 @@ def hardware_writer(folder: Path, written: dict):
         except TargetError as error:
             paths, written[name] = [], {"files": [], "not written": str(error)}
         if paths:
+            with atomic_path(into / "resources.json") as partial:
+                partial.write_text(json.dumps(checks[run_name(name.partition("/")[0])].resources, indent=1))
+            paths = [*paths, into / "resources.json"]
             written[name] = {"files": [str(Path(p).relative_to(folder)) for p in paths]}
         for empty in (into, into.parent):  # a target without hardware leaves no folder
             if not any(empty.iterdir()):
@@ -261,7 +267,7 @@ def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path
                   if checks[run_name(name.partition("/")[0])].ok}
     hardware = {}
     runs = run_targets(semantics, inputs, {"reference": {}, **deployable}, progress=progress,
-                       deployed=hardware_writer(folder, hardware))
+                       deployed=hardware_writer(folder, hardware, checks))
     agreement = agreement_report(semantics, runs)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
     limits = {run_name(name): metrics for name, metrics in config.thresholds.items() if name != "*"}

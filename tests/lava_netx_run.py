@@ -5,8 +5,10 @@ netx cannot be imported whole here: its package imports slayer, which needs torc
 registries). Only the RF-neuron helper that hdf5.py imports from slayer is
 replaced (CUBA layers never call it), and sequential_modules.py (torch modules,
 no Lava process models) is not loaded; netx's hdf5.py, utils.py and blocks are
-its own code. Usage: python lava_netx_run.py NET INPUT.npy OUT.npy
-(input ``[T, n]`` spikes; output ``[T, n]`` spikes of the last layer, Lava's timeline).
+its own code. Usage: python lava_netx_run.py NET INPUT.npy OUT.npy STEPS_PER_SAMPLE
+(input ``[T, n]`` spikes in NIR's order, samples one after another; output ``[T, n]`` spikes of the
+last layer in NIR's order, Lava's timeline). The reader resets each layer at its offset in every
+sample, as nirdeploy's netx module says to read the file.
 """
 
 import sys
@@ -35,14 +37,17 @@ from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402
 from lava.proc.io.sink import RingBuffer as Sink  # noqa: E402
 from lava.proc.io.source import RingBuffer as Source  # noqa: E402
 
-net_file, input_file, output_file = sys.argv[1:4]
+net_file, input_file, output_file, steps_per_sample = sys.argv[1:5]
 spikes = np.load(input_file)
-network = Network(net_config=net_file)
+network = Network(net_config=net_file, reset_interval=int(steps_per_sample), reset_offset=1)
 print(network)
-source = Source(data=spikes.T.astype(np.int32))
+# netx's shapes are NIR's reversed (W H C for C H W); time is Lava's last axis.
+shape = tuple(network.inp.shape[::-1])
+source = Source(data=spikes.reshape(len(spikes), *shape).transpose(*range(len(shape), -1, -1)).astype(np.int32))
 sink = Sink(shape=network.out.shape, buffer=len(spikes))
 source.s_out.connect(network.inp)
 network.out.connect(sink.a_in)
 network.run(condition=RunSteps(num_steps=len(spikes)), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-np.save(output_file, sink.data.get().T)
+out = sink.data.get()
+np.save(output_file, out.transpose(*range(out.ndim - 1, -1, -1)).reshape(len(spikes), -1))
 network.stop()

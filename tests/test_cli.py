@@ -221,11 +221,14 @@ def test_a_label_carries_its_options_into_the_report_and_the_run_folder_holds_co
     assert set(report["versions"]["runtimes"]) == {"snntorch", "lava"}
     assert report["versions"]["runtimes"]["lava"].startswith("lava-nc 0.10.0")
     assert (folder / "config.yaml").read_text() == config.read_text()
-    assert report["hardware"] == {"lava/fixed": {"files": ["hardware/lava-fixed/network.net"]}}
+    files = ["hardware/lava-fixed/network.net", "hardware/lava-fixed/network.json", "hardware/lava-fixed/resources.json"]
+    assert report["hardware"] == {"lava/fixed": {"files": files}}
+    resources = json.loads((folder / files[2]).read_text())
+    assert resources["cores"]["limit"] == 120 and resources["neurons"]["used"] > 0
     with h5py.File(folder / "hardware" / "lava-fixed" / "network.net") as net:
         assert net["layer/0/type"][()] == b"input" and net["layer/1/type"][()] in (b"dense", b"dense_rec")
-    assert "- lava/fixed: precision: fixed, simulator: emulation; hardware: `hardware/lava-fixed/network.net`" in \
-        (folder / "report.md").read_text()
+    assert "- lava/fixed: precision: fixed, simulator: emulation; hardware: `hardware/lava-fixed/network.net`, " \
+        "`hardware/lava-fixed/network.json`" in (folder / "report.md").read_text()
 
 
 def test_a_label_the_config_does_not_define_is_refused_before_any_work(tmp_path):

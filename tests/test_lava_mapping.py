@@ -14,8 +14,9 @@ The hand-worked graph, dt = 1 ms, SpikingJelly's conventions:
 * ``lif``: LIF, tau 4 ms, r = 2, v_leak 0.5, threshold 1.5, v_reset -0.5 (span 2). In thresholds above
   v_reset, v' = 3v'/4 + (1/4)(v_leak - v_reset)/2 + (2/4) x/2: du = 4095 (no current kept), dv = 1024,
   weights W2/4; the largest, 2/4, sets vth = 508; with mixed signs Lava keeps even mantissas:
-  2 round(127 W2 / 2) = 128, -128, 254 for W2 = 1, -1, 2. The leak, 1/8 threshold per step, is
-  (1/8) 508 << 6 = 4064 = bias_mant 4064, bias_exp 0, from Lava step 2 (two Dense hops in).
+  2 round(127 W2 / 2) = 128, -128, 254 for W2 = 1, -1, 2. The leak, 1/8 threshold per step, is 63.5 vth
+  units, rounded (to even) to the whole units netx's file holds, 64 << 6 = 4096: bias_mant 2048,
+  bias_exp 1 in 13 bits, from Lava step 2 (two Dense hops in).
 * ``if``: IF, r dt = 1, threshold 2: du = 4095, dv = 0, weights W3/2, vth = 508, mantissas 254 W3.
 """
 
@@ -42,7 +43,7 @@ W3 = np.array([[1, 1, 0], [0, 1, 1]], dtype=float)
 
 HAND = {  # name -> (du, dv, vth, weight mantissas into it, bias_mant, bias_exp, Lava step the bias starts)
     "cuba": (2047, 1024, 1016, 127 * W1, 0, 0, 1),
-    "lif": (4095, 1024, 508, np.where(W2 == 2, 254, 128 * W2), 4064, 0, 2),
+    "lif": (4095, 1024, 508, np.where(W2 == 2, 254, 128 * W2), 2048, 1, 2),
     "if": (4095, 0, 508, 254 * W3, 0, 0, 3),
 }
 

@@ -5,7 +5,6 @@ These tests start the real Lava simulator in a subprocess, in the runtime that
 """
 
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,8 @@ import pytest
 import torch
 
 import nirdeploy
-from graphs import DT, GRAPHS, affine, cuba, feedforward, io, lif, mixed_taus, rng, spikes
+from graphs import DT, GRAPHS, affine, cuba, feedforward, io, lif, mixed_taus, rng, spikes, uniform_lif
+from hand_offs import netx_reader_spikes
 from nirdeploy.semantics import resolve
 from nirdeploy.errors import OutputExistsError, TargetError
 from nirdeploy.targets import get_target
@@ -121,23 +121,68 @@ def chain():
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
 
-def test_netx_file_runs_in_netx_reader_as_the_direct_network(tmp_path):
-    net = tmp_path / "chain.net"
-    deployment = nirdeploy.deploy(chain(), "lava", dt=DT, precision="fixed", netx_path=net)
+def conv_chain():
+    """Two convolutions netx holds as conv layers, then pooling folded into a dense layer: Input [2, 8, 6]
+    (not square, so rows and columns cannot swap unseen) -> Conv2d 4@3x3 padding 1 with channel biases ->
+    IF -> Conv2d 4@3x3 stride 2, 2 groups -> LIF -> AvgPool2d -> Flatten -> Linear -> LIF. Integer weights
+    and thresholds put the IF's v exactly on its threshold."""
+    r = rng(41)
+    full = lambda shape, value: np.full(shape, value, dtype=np.float64)
+    nodes = {
+        "input": io((2, 8, 6))[0],
+        "conv1": nir.Conv2d(input_shape=(8, 6), weight=r.integers(-1, 3, (4, 2, 3, 3)).astype(np.float64), stride=1,
+                            padding=1, dilation=1, groups=1, bias=np.array([0.0, 0.5, 1.0, 0.0])),
+        "if": nir.IF(r=full((4, 8, 6), 1 / DT), v_threshold=full((4, 8, 6), 3.0), v_reset=full((4, 8, 6), 0.0)),
+        "conv2": nir.Conv2d(input_shape=(8, 6), weight=r.uniform(-0.3, 1.0, (4, 2, 3, 3)), stride=2, padding=1,
+                            dilation=1, groups=2, bias=np.zeros(4)),
+        "lif": uniform_lif((4, 4, 3), tau=4e-3, r=2.0, v_threshold=0.8),
+        "pool": nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+        "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([4, 2, 1])}),
+        "fc": nir.Linear(r.uniform(-0.5, 2.5, (10, 8))),
+        "out": uniform_lif(10, tau=8e-3, r=3.0),
+        "output": io(10)[1],
+    }
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names, names[1:])), type_check=False)
+
+
+@pytest.mark.parametrize("graph, layers, shape, samples", [
+    (chain, ["input", "dense", "dense_rec"], 10, 1),  # a recurrent layer carries one step into the next sample
+    (conv_chain, ["input", "conv", "conv", "flatten", "dense"], (2, 8, 6), 3),
+])
+def test_netx_file_runs_in_netx_reader_as_the_direct_network(tmp_path, graph, layers, shape, samples):
+    """Sample after sample, from each layer's pipeline offset on (the steps before it hold no sample)."""
+    net = tmp_path / "network.net"
+    deployment = nirdeploy.deploy(graph(), "lava", dt=DT, precision="fixed", netx_path=net)
     assert deployment.artifacts["netx"] == net
     with h5py.File(net) as f:
-        assert [f[f"layer/{i}/type"][()].decode() for i in range(3)] == ["input", "dense", "dense_rec"]
-        assert f["layer/2/neuron/type"][()].decode() == "CUBA" and f["layer/1/weight"].shape == (16, 10)
-    x = spikes(10, batch=1, steps=80)
-    direct = deployment.run(x)[:, 0].numpy()
-    np.save(tmp_path / "x.npy", x[:, 0].numpy())
-    done = subprocess.run([str(lava_runtime.runtime_python()), str(Path(__file__).parent / "lava_netx_run.py"),
-                           str(net), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "Dense" in done.stdout  # netx's own table of the layers it built
-    from_netx = np.load(tmp_path / "y.npy")
-    assert direct.sum() > 0 and np.array_equal(from_netx, direct)
+        assert [f[f"layer/{i}/type"][()].decode() for i in range(len(f["layer"]))] == layers
+    x = spikes(shape, batch=samples, steps=40)
+    direct = deployment.run(x).transpose(0, 1).reshape(samples, 40, -1).numpy()
+    from_netx = netx_reader_spikes(net, x, tmp_path)
+    depth = deployment.native.depth
+    assert direct[:, depth:].sum(axis=(1, 2)).min() > 0
+    assert np.array_equal(from_netx[:, depth:], direct[:, depth:])
+
+
+def test_netx_conv_layers_hold_the_nir_kernel_and_dense_ones_what_is_not_a_convolution(tmp_path):
+    """The conv layer's weight is conv1's NIR kernel times the IF's gain in threshold mantissas (here 3.0
+    per threshold: kernel / 3 * vth); a convolution into neurons whose thresholds differ by position is no
+    one kernel, so netx gets it as a dense layer."""
+    graph = conv_chain()
+    nirdeploy.deploy(graph, "lava", dt=DT, netx_path=tmp_path / "conv.net")
+    with h5py.File(tmp_path / "conv.net") as f:
+        vth = int(f["layer/1/neuron/vThMant"][()])
+        kernel = graph.nodes["conv1"].weight / 3.0 * vth
+        assert np.array_equal(f["layer/1/weight"][()], np.round(kernel / 2) * 2)  # mixed signs: even mantissas
+        assert list(f["layer/1/shape"][()]) == [4, 8, 6] and list(f["layer/2/stride"][()]) == [2, 2]
+        assert f["layer/1/bias"].shape == (6, 8, 4)  # netx's W H C
+        assert np.array_equal(f["layer/1/bias"][()][0, 0], np.round(np.array([0.0, 0.5, 1.0, 0.0]) / 3.0 * vth))
+    graph.nodes["if"].v_threshold = np.where(np.arange(6) < 3, 3.0, 4.0) * np.ones((4, 8, 6))
+    nirdeploy.deploy(graph, "lava", dt=DT, netx_path=tmp_path / "varied.net")
+    with h5py.File(tmp_path / "varied.net") as f:
+        assert [f[f"layer/{i}/type"][()].decode() for i in range(4)] == ["input", "dense", "dense", "dense"]
+        assert list(f["layer/0/shape"][()]) == [96]
 
 
 def test_netx_file_is_never_overwritten_unasked(tmp_path):

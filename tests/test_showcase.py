@@ -3,10 +3,14 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import nirdeploy
+from hand_offs import netx_reader_spikes, run_xylo_loader
 from nirdeploy.check import CheckReport, Problem
 from nirdeploy.config import load_config
+from nirdeploy.datasets import load_dataset
 from nirdeploy.report import accuracy_notes
 from nirdeploy.run import run_config
 
@@ -33,6 +37,40 @@ def test_trained_digits_networks_reproduce_the_readme(name, minimum, tmp_path):
         outputs = {row["target"]: row for row in result.report["agreement"]["rows"] if row["kind"] == "output"}
         for metric in ("spike_train_match", "spikes_target", "first_divergence"):
             assert outputs["lava/emulation"][metric] == outputs["lava/fixed"][metric]
+    hand_off_runs_as_the_deployment(name, result.folder, tmp_path)
+
+
+def hand_off_runs_as_the_deployment(name: str, folder: Path, scratch: Path) -> None:
+    """The run folder's chip files, run as a chip user runs them on test samples, give the spikes of the run
+    folder's graph deployed anew: Xylo's loader script (XyloSim from the saved specification) for the MLP,
+    lava-dl netx's own reader of network.net for the conv net (against the emulation of Loihi's fixed point,
+    which the test above finds equal to Lava's)."""
+    config = load_config(ROOT / "configs" / f"{name}.yaml")
+    x = load_dataset(**{**config.dataset, "samples": 3})[0]
+    graph = folder / "model.nir"
+    if name == "digits_mlp":
+        hardware = folder / "hardware" / "xylo-syns65302"
+        assert {p.name for p in hardware.iterdir()} == {"xylo_syns65302_spec.npz", "xylo_syns65302_spec.json",
+                                                         "load_xylo_syns65302.py", "resources.json"}
+        expected = nirdeploy.deploy(graph, "xylo:syns65302", dt=config.dt).run(x).numpy()
+        for sample in range(3):
+            np.save(scratch / "x.npy", x[:, sample].numpy().astype(int))
+            ran = run_xylo_loader(hardware / "load_xylo_syns65302.py", "--input", scratch / "x.npy",
+                                  "--output", scratch / "y.npy")
+            assert ran.returncode == 0, ran.stderr
+            np.testing.assert_array_equal(np.load(scratch / "y.npy"), expected[:, sample])
+    else:
+        hardware = folder / "hardware" / "lava-fixed"
+        assert {p.name for p in hardware.iterdir()} == {"network.net", "network.json", "resources.json"}
+        about = json.loads((hardware / "network.json").read_text())
+        assert [layer["type"] for layer in about["layers"]] == ["conv", "dense"]
+        assert about["spikes_equal_the_deployment"]
+        x = x.reshape(*x.shape[:2], 1, 8, 8)
+        deployment = nirdeploy.deploy(graph, "lava", dt=config.dt, precision="fixed", simulator="emulation")
+        expected = deployment.run(x).transpose(0, 1).numpy()
+        from_netx = netx_reader_spikes(hardware / "network.net", x, scratch)
+        depth = about["latency_steps"]
+        assert expected[:, depth:].sum() > 0 and np.array_equal(from_netx[:, depth:], expected[:, depth:])
 
 
 def test_report_says_how_far_and_why_a_target_misses_the_reference():

@@ -10,8 +10,6 @@ configuration itself is built, validated and simulated too.
 import ast
 import importlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import nir
@@ -21,6 +19,7 @@ import rockpool
 
 import nirdeploy
 from graphs import DT, chain_graph, spikes, uniform_cuba, uniform_lif
+from hand_offs import run_xylo_loader
 from nirdeploy.errors import TargetError
 from nirdeploy.targets import get_target
 from nirdeploy.targets.xylo import rockpool_xylo
@@ -151,24 +150,16 @@ def test_config_from_specification_runs_as_the_deployment(variant, tmp_path):
     np.testing.assert_array_equal(xylosim_outputs(sim, x), deployment.run(x).numpy())
 
 
-def run_loader(script: Path, *arguments) -> subprocess.CompletedProcess:
-    """The loader in a fresh Python where importing nirdeploy fails, so that it works without it."""
-    code = ("import runpy, sys; sys.modules['nirdeploy'] = None; sys.argv = sys.argv[1:]; "
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
-    return subprocess.run([sys.executable, "-c", code, str(script), *map(str, arguments)],
-                          capture_output=True, text=True, timeout=120, cwd=script.parent.parent)
-
-
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_the_loader_script_runs_without_a_board(variant, tmp_path):
     graph, make_spikes = GRAPHS["recurrent"]
     x = make_spikes()
     deployment, paths = hand_off(graph(), variant, tmp_path / "hardware")
     script = paths[2]
-    helped = run_loader(script, "--help")
+    helped = run_xylo_loader(script, "--help")
     assert helped.returncode == 0 and "--input" in helped.stdout, helped.stderr
     np.save(tmp_path / "x.npy", x[:, 0].numpy().astype(int))
-    ran = run_loader(script, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
+    ran = run_xylo_loader(script, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy")
     assert ran.returncode == 0, ran.stderr
     if HAS_SAMNA:
         assert "the configuration is valid" in ran.stdout and f"no {variant} board found" in ran.stdout

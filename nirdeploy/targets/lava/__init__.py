@@ -204,18 +204,25 @@ class LavaTarget(Target):
                 for name in plan.populations:
                     plan.fixed_population(name)
             if netx_path is not None:
-                artifacts["netx"] = _write_netx(plan, Path(netx_path), overwrite)
+                _write_netx(plan, Path(netx_path), overwrite)
+                artifacts["netx"] = Path(netx_path)
         except MappingError as error:
             raise TargetError(f"Loihi's fixed point or netx's file cannot hold this graph: {error}") from None
         simulate = _emulation if simulator == "emulation" else _lava_simulation(precision, timeout)
         return Deployment(self.name, plan, _runner(semantics.graph, plan, simulate), artifacts)
 
     def write_hardware(self, deployment: Deployment, folder) -> list:
-        """lava-dl netx's ``network.net``, which Loihi 2's toolchain loads, in Loihi's fixed point."""
+        """lava-dl netx's ``network.net``, which Loihi 2's toolchain loads, in Loihi's fixed point, and
+        ``network.json``: how to read it, its layers, its latency and where its spikes differ from the
+        deployment's."""
+        net, about = Path(folder) / "network.net", Path(folder) / "network.json"
         try:
-            return [_write_netx(deployment.native, Path(folder) / "network.net", overwrite=False)]
+            description = _write_netx(deployment.native, net, overwrite=False)
         except MappingError as error:
             raise TargetError(f"netx's file cannot hold this graph: {error}") from None
+        with atomic_path(about) as partial:
+            partial.write_text(json.dumps({"file": net.name, **description}, indent=1))
+        return [net, about]
 
 
 def _check_options(precision: str, simulator: str, timeout) -> None:
@@ -231,13 +238,13 @@ def _check_options(precision: str, simulator: str, timeout) -> None:
         raise InvalidArgumentError(f"timeout={timeout!r} for the Lava target is not a number of seconds above 0; {fix}")
 
 
-def _write_netx(plan, path: Path, overwrite: bool) -> Path:
+def _write_netx(plan, path: Path, overwrite: bool) -> dict:
+    """Writes netx's file at ``path``; returns :func:`write_netx`'s description of it."""
     if path.exists() and not overwrite:
         fix = spell("pass overwrite=True", "set the target option overwrite: true")
         raise OutputExistsError(f"{path} exists; {fix} to replace it")
     with atomic_path(path) as partial:
-        write_netx(plan, partial)
-    return path
+        return write_netx(plan, partial)
 
 
 def _runner(flat: nir.NIRGraph, plan, simulate):

@@ -3,7 +3,7 @@
 A chain such as AvgPool2d -> Conv2d or SumPool2d -> Flatten -> Affine becomes
 one Lava Dense: Lava's Dense takes spikes, so pooled (non-binary) values cannot
 travel between processes. ``M`` is found by pushing the identity through the
-chain, ``c`` by pushing zeros.
+chain with its biases left out, ``c`` by pushing zeros.
 
 ``M`` is dense, ``n_out x n_in``, however few synapses it holds (an unrolled
 convolution uses a few per row), so :func:`trace` first works out from the
@@ -34,7 +34,7 @@ def _windows(x: np.ndarray, kernel: tuple, stride: tuple, padding: tuple, dilati
     return windows[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
 
 
-def _conv2d(name: str, node: nir.Conv2d, x: np.ndarray) -> np.ndarray:
+def _conv2d(name: str, node: nir.Conv2d, x: np.ndarray, bias: bool) -> np.ndarray:
     if isinstance(node.padding, str):
         raise ValueError(f"node '{name}': padding {node.padding!r}; the Lava target takes integer padding")
     weight = np.asarray(node.weight, dtype=np.float64)
@@ -45,7 +45,7 @@ def _conv2d(name: str, node: nir.Conv2d, x: np.ndarray) -> np.ndarray:
         np.einsum("bchwij,ocij->bohw", windows[:, g * per_group_in:(g + 1) * per_group_in],
                   weight[g * per_group_out:(g + 1) * per_group_out])
         for g in range(groups)], axis=1)
-    return out + np.asarray(node.bias, dtype=np.float64).reshape(1, -1, 1, 1)
+    return out + np.asarray(node.bias, dtype=np.float64).reshape(1, -1, 1, 1) if bias else out
 
 
 def _pool(node, x: np.ndarray, mean: bool) -> np.ndarray:
@@ -54,13 +54,13 @@ def _pool(node, x: np.ndarray, mean: bool) -> np.ndarray:
     return summed / (kernel[0] * kernel[1]) if mean else summed
 
 
-def apply(name: str, node, x: np.ndarray) -> np.ndarray:
-    """One node on a batch ``x`` of shape ``[B, *node's input shape]``."""
+def apply(name: str, node, x: np.ndarray, bias: bool = True) -> np.ndarray:
+    """One node on a batch ``x`` of shape ``[B, *node's input shape]``; ``bias`` False leaves biases out."""
     if isinstance(node, (nir.Affine, nir.Linear)):
         y = x.reshape(len(x), -1) @ np.asarray(node.weight, dtype=np.float64).T
-        return y + np.asarray(node.bias, dtype=np.float64) if isinstance(node, nir.Affine) else y
+        return y + np.asarray(node.bias, dtype=np.float64) if bias and isinstance(node, nir.Affine) else y
     if isinstance(node, nir.Conv2d):
-        return _conv2d(name, node, x)
+        return _conv2d(name, node, x, bias)
     if isinstance(node, (nir.AvgPool2d, nir.SumPool2d)):
         return _pool(node, x, isinstance(node, nir.AvgPool2d))
     shape = x.shape[1:]
@@ -69,13 +69,13 @@ def apply(name: str, node, x: np.ndarray) -> np.ndarray:
 
 
 def affine_map(chain: list, input_shape: tuple) -> tuple:
-    """(M [n_out, n_in], c [n_out]) of the nodes ``chain`` ([(name, node)], applied in order)."""
+    """(M [n_out, n_in], c [n_out]) of the nodes ``chain`` ([(name, node)], applied in order). M is the
+    identity pushed through the chain without biases, so that each entry is its weights' product exactly."""
     size = int(np.prod(input_shape))
-    x = np.concatenate([np.zeros((1, size)), np.eye(size)]).reshape((size + 1, *input_shape))
+    x, c = np.eye(size).reshape((size, *input_shape)), np.zeros((1, *input_shape))
     for name, node in chain:
-        x = apply(name, node, x)
-    x = x.reshape(size + 1, -1)
-    return (x[1:] - x[0]).T, x[0]
+        x, c = apply(name, node, x, bias=False), apply(name, node, c)
+    return x.reshape(size, -1).T, c.reshape(-1)
 
 
 # --- the chain from its shapes alone ---------------------------------------------------------------------
@@ -119,7 +119,7 @@ class Trace:
         return BYTES_PER_VALUE * rows * columns
 
 
-def _window(name: str, node) -> tuple:
+def window(name: str, node) -> tuple:
     """(kernel, stride, padding, dilation), each (rows, columns), of a convolution or pooling node."""
     if isinstance(node.padding, str):
         raise ValueError(f"node '{name}': padding {node.padding!r}; the Lava target takes integer padding")
@@ -159,7 +159,7 @@ def _spatial(name: str, node, shape: tuple, dims: list) -> tuple:
     """(output shape, dims) of a convolution or pooling: each of the three dims' pattern composed with it."""
     if len(shape) != 3:
         raise ValueError(f"node '{name}': takes [channels, height, width], not {list(shape)}")
-    kernel, stride, padding, dilation = _window(name, node)
+    kernel, stride, padding, dilation = window(name, node)
     steps = [_channels(name, node, shape[0])] + [_taps(shape[d + 1], kernel[d], stride[d], padding[d], dilation[d])
                                                  for d in range(2)]
     merged = [reduce(sparse.kron, factors).tocsr() for factors in dims]  # one factor per dim unless flattened

@@ -16,7 +16,7 @@ from pathlib import Path
 import nir
 import numpy as np
 
-from .linear import LINEAR, Trace, affine_map, trace
+from .linear import LINEAR, Trace, affine_map, trace, window
 # Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
 # fires above vth << 6), chosen so that its largest incoming weight is WEIGHT_MAX; at most VTH_MAX, so
 # that v and u (24 bits, saturating at 2**23) keep at least 32 thresholds of range.
@@ -66,7 +66,8 @@ class Population:
             if np.any((value < 0) | (value >= DECAY_UNIT)):
                 raise MappingError(self.name, f"{field_name} reaches {value[(value < 0) | (value >= DECAY_UNIT)][0]} "
                                    "in Loihi's 12-bit decay, outside 0..4095; keep tau between dt and 4096 dt")
-        mant, exp = fixed_bias(self.name, self.leak * vth)
+        # Whole vth units, as netx's file holds them (its bias_exp is 6), so that the file runs as this network.
+        mant, exp = fixed_bias(self.name, np.round(self.leak * vth))
         start = np.round(self.v_initial * vth * 2**ACTIVATION_SHIFT).astype(np.int64)
         if np.any(np.abs(start) >= V_LIMIT):
             raise MappingError(self.name, f"an initial potential of {np.max(np.abs(self.v_initial)):.3g} thresholds "
@@ -85,6 +86,7 @@ class Projection:
     pre: str
     post: str
     weights: np.ndarray  # [post, pre]
+    conv: dict = None  # where ``via`` is one Conv2d: its geometry (:func:`conv_geometry`), for netx's conv layers
 
     @property
     def node(self) -> str:
@@ -159,7 +161,7 @@ class Plan:
             arrays.update({f"population {pop.name} {key}": getattr(pop, key) for key in POPULATION_ARRAYS})
         projections = []
         for index, p in enumerate(self.projections):
-            projections.append({"via": list(p.via), "pre": p.pre, "post": p.post})
+            projections.append({"via": list(p.via), "pre": p.pre, "post": p.post, "conv": p.conv})
             arrays[f"projection {index}"] = p.weights
         arrays.update({f"bias {name}": np.asarray(value) for name, value in self.biases.items()})
         structure = {"inputs": self.inputs, "populations": populations, "projections": projections,
@@ -177,7 +179,7 @@ class Plan:
                                   strict=p["strict"])
             for p in structure["populations"]
         }
-        projections = [Projection(tuple(p["via"]), p["pre"], p["post"], arrays[f"projection {index}"])
+        projections = [Projection(tuple(p["via"]), p["pre"], p["post"], arrays[f"projection {index}"], p["conv"])
                        for index, p in enumerate(structure["projections"])]
         biases = {name: arrays[f"bias {name}"] for name in structure["biases"]}
         return cls(structure["inputs"], populations, projections, biases, structure["outputs"])
@@ -288,7 +290,8 @@ def _paths(graph, neurons: set, preds: dict, succs: dict, source: str) -> list:
 def _add_projection(plan: Plan, route: Route) -> None:
     matrix, constant = affine_map(route.chain, route.shape)
     population = plan.populations[route.post]
-    plan.projections.append(Projection(route.via, route.pre, route.post, matrix * population.gain[:, None]))
+    plan.projections.append(Projection(route.via, route.pre, route.post, matrix * population.gain[:, None],
+                                       conv_geometry(route)))
     bias = constant * population.gain
     if not np.any(bias):
         return
@@ -296,6 +299,17 @@ def _add_projection(plan: Plan, route: Route) -> None:
         population.leak = population.leak + bias
     else:
         plan.biases[route.post] = plan.biases.get(route.post, 0.0) + bias
+
+
+def conv_geometry(route: Route):
+    """The shapes, kernel shape, stride, padding, dilation and groups of a route that is one Conv2d, else None."""
+    if len(route.chain) != 1 or not isinstance(route.chain[0][1], nir.Conv2d):
+        return None
+    name, node = route.chain[0]
+    _, stride, padding, dilation = window(name, node)
+    return {"input_shape": list(route.shape), "output_shape": list(route.trace.shapes[-1]),
+            "kernel_shape": list(np.shape(node.weight)), "stride": list(stride), "padding": list(padding),
+            "dilation": list(dilation), "groups": int(node.groups)}
 
 
 def quantise_weights(weights: np.ndarray, vth: int) -> tuple:
