@@ -11,16 +11,17 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display is needed or assumed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .files import atomic_path  # noqa: E402
+from .files import atomic_path, file_stem  # noqa: E402
 
 
 def write_report(folder: Path, report: dict, checks: dict, agreement, runs: dict) -> None:
     _write_text(folder / "report.json", json.dumps(report, indent=2))
     plots = []
-    reference_out, reference_layers, _ = runs["reference"]
+    reference = runs["reference"][:2]
     for name, (out, layers, _) in runs.items():
         if name != "reference":
-            plots += plot_target(folder, name, reference_out, out, reference_layers, layers)
+            delays = {(row["kind"], row["name"]): row["delay_compensated"] for row in agreement.for_target(name)}
+            plots += plot_target(folder, name, reference, (out, layers), delays)
     _write_text(folder / "report.md", markdown(report, checks, agreement, plots))
 
 
@@ -89,40 +90,71 @@ def accuracy_notes(summary: dict, checks: dict, tolerance: float = 0.01) -> list
     return notes + [""] if notes else []
 
 
-def _raster(axis, spikes, title):
-    """Spikes of the first sample, neurons flattened, as dots over time."""
-    sample = spikes[:, 0].reshape(spikes.shape[0], -1)
-    steps, neurons = (sample > 0).nonzero(as_tuple=True)
-    axis.scatter(steps.numpy(), neurons.numpy(), s=4, marker="|")
-    axis.set_ylim(-0.5, sample.shape[1] - 0.5)
-    axis.set_title(title, fontsize=9)
-    axis.set_ylabel("neuron")
-
-
-def plot_target(folder: Path, name: str, ref_out: tuple, out: tuple, ref_layers: dict, layers: dict) -> list:
-    hidden = next((layer for layer in layers if layer in ref_layers), None)
-    panels = [("output (reference)", ref_out[0]), (f"output ({name})", out[0])]
-    if hidden is not None:
-        panels += [(f"layer {hidden} (reference)", ref_layers[hidden]), (f"layer {hidden} ({name})", layers[hidden])]
-    figure, axes = plt.subplots(len(panels), 1, figsize=(8, 2 * len(panels)), sharex=True)
-    for axis, (title, spikes) in zip(axes, panels):
-        _raster(axis, spikes, title)
-    axes[-1].set_xlabel("time step")
-    figure.tight_layout()
-    stem = name.replace("/", "-")  # a run named target/label
-    raster = folder / f"raster_{stem}.png"
-    _save_png(figure, raster)
-
-    figure, axis = plt.subplots(figsize=(4.5, 4.5))
-    pairs = [(r, t) for r, t in zip(ref_out, out)] + [(ref_layers[k], v) for k, v in layers.items() if k in ref_layers]
-    for ref, got in pairs:
-        axis.scatter(ref.sum(0).flatten().numpy(), got.sum(0).flatten().numpy(), s=6, alpha=0.6)
-    top = max([float(r.sum(0).max()) for r, _ in pairs] + [1.0])
-    axis.plot([0, top], [0, top], color="grey", linewidth=0.8)
-    axis.set_xlabel("spike count, reference")
-    axis.set_ylabel(f"spike count, {name}")
-    axis.set_title("per-neuron spike counts", fontsize=9)
-    figure.tight_layout()
-    counts = folder / f"counts_{stem}.png"
-    _save_png(figure, counts)
+def plot_target(folder: Path, name: str, reference: tuple, target: tuple, delays: dict) -> list:
+    """raster_<run>.png and counts_<run>.png for run ``name``; ``reference`` and ``target`` are (outputs,
+    layers), ``delays`` the steps each layer (by name) lags the reference."""
+    panels = aligned_panels(reference, target, delays)
+    stem = file_stem(name)
+    raster, counts = folder / f"raster_{stem}.png", folder / f"counts_{stem}.png"
+    _save_png(raster_figure(name, panels), raster)
+    _save_png(counts_figure(name, panels), counts)
     return [raster, counts]
+
+
+def aligned_panels(reference: tuple, target: tuple, delays: dict) -> list:
+    """[(layer title, reference spikes, target spikes, delay)] for every neuron layer both recorded (the
+    outputs where they share none), the target shifted back by its delay: both [steps, samples, neurons]
+    over the steps they have in common."""
+    (ref_outputs, ref_layers), (outputs, layers) = reference, target
+    pairs = [(f"layer {k}", ref_layers[k], v, delays.get(("layer", k), 0)) for k, v in layers.items() if k in ref_layers]
+    if not pairs:
+        output_delays = [d for (kind, _), d in delays.items() if kind == "output"] or [0] * len(outputs)
+        pairs = [(f"output {i}", r, t, d) for i, (r, t, d) in enumerate(zip(ref_outputs, outputs, output_delays))]
+    panels = []
+    for title, ref, got, delay in pairs:
+        steps = min(ref.shape[0], got.shape[0] - delay)
+        flat = lambda x: x.reshape(x.shape[0], x.shape[1], -1)  # noqa: E731
+        panels.append((title, flat(ref[:steps]), flat(got[delay : delay + steps]), delay))
+    return panels
+
+
+def raster_figure(name: str, panels: list):
+    """The first sample's spikes, one panel per layer: the reference's and the target's (delay-aligned)
+    on the same axes, so that a dot inside a square is a spike both gave."""
+    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 1.2 + 1.8 * len(panels)), sharex=True, squeeze=False)
+    for axis, (title, ref, got, delay) in zip(axes[:, 0], panels):
+        for spikes, style in ((ref, dict(marker="s", s=16, color="0.75", label="reference")),
+                              (got, dict(marker=".", s=6, color="tab:red", label=_shifted(name, delay)))):
+            steps, neurons = (spikes[:, 0] > 0).nonzero(as_tuple=True)
+            axis.scatter(steps.numpy(), neurons.numpy(), linewidths=0, **style)
+        axis.set_ylim(-0.5, ref.shape[2] - 0.5)
+        axis.set_title(f"{title}: sample 0 of {ref.shape[1]}", fontsize=9)
+        axis.set_ylabel("neuron")
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, markerscale=1.5)
+    axes[-1, 0].set_xlabel("reference time step")
+    figure.suptitle(f"spikes: reference and {name}", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def counts_figure(name: str, panels: list):
+    """Each neuron's spike count summed over all samples and the compared steps, target against reference,
+    one colour per layer."""
+    figure, axis = plt.subplots(figsize=(5.5, 5.5))
+    top = 1.0
+    for title, ref, got, delay in panels:
+        ref_counts, got_counts = ref.sum((0, 1)).numpy(), got.sum((0, 1)).numpy()
+        axis.scatter(ref_counts, got_counts, s=8, alpha=0.6, label=f"{title} ({ref_counts.size} neurons)")
+        top = max(top, float(ref_counts.max()), float(got_counts.max()))
+    axis.plot([0, top], [0, top], color="grey", linewidth=0.8, label="equal counts")
+    samples, steps = panels[0][1].shape[1], panels[0][1].shape[0]
+    axis.set_xlabel("spike count per neuron, reference")
+    axis.set_ylabel(f"spike count per neuron, {name}")
+    axis.set_title(f"per-neuron spike counts, summed over {samples} samples x {steps} steps", fontsize=9)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def _shifted(name: str, delay: int) -> str:
+    return f"{name}, shifted back {delay} step{'s' if delay != 1 else ''}\n(its delay)" if delay else name
