@@ -46,6 +46,13 @@ def cmd_check(args) -> int:
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILED
 
 
+def cmd_draw(args) -> int:
+    from .draw import draw_graph
+
+    print(f"wrote {draw_graph(args.graph, args.output, overwrite=args.overwrite)}")
+    return EXIT_OK
+
+
 def cmd_inspect(args) -> int:
     from .describe import describe_graph, format_description
     from .graphfile import read_graph
@@ -137,6 +144,12 @@ def parser() -> argparse.ArgumentParser:
     add_conventions(chk)
     chk.add_argument("--json", action="store_true", help="print JSON")
     chk.set_defaults(handler=cmd_check)
+
+    drw = command("draw", help="draw a graph: nodes with type, shape and key parameters, recurrent edges marked")
+    drw.add_argument("graph", help="a .nir file")
+    drw.add_argument("-o", "--output", required=True, help="the picture to write: .png or .svg")
+    drw.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
+    drw.set_defaults(handler=cmd_draw)
 
     ins = command("inspect", help="nodes, edges, shapes, parameters and metadata of a graph")
     ins.add_argument("graph", help="a .nir file")

@@ -58,8 +58,7 @@ def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
     found = {k: v for k, v in report["versions"].items() if k != "runtimes"}
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in found.items()]
     lines += [f"- {target}'s runtime: {v}" for target, v in report["versions"]["runtimes"].items()]
-    if plots:
-        lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    lines += ["", "## Plots", "", f"![graph]({report['drawing']})"] + [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
 
 

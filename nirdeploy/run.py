@@ -19,6 +19,7 @@ from .check import check
 from .compare import agreement_report, run_name, run_targets
 from .config import RunConfig
 from .datasets import load_dataset
+from .draw import draw_graph
 from .deploy import check_options
 from .errors import ConfigError, ExampleInputError, InvalidArgumentError, NirdeployError, TargetError
 from .files import atomic_path, file_stem
@@ -261,6 +262,7 @@ def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path
     graph, export_seconds = prepare_graph(config, folder)
     semantics = load(graph, config.dt, config.producer, config.dt_override)
     inputs, labels = make_inputs(config, semantics.graph, arrays, len(planned) + 1)
+    draw_graph(graph, folder / "graph.png")
     # A run named target/label (one target with other options) shares its target's check.
     checks = {run_name(base): check(semantics, base) for base in dict.fromkeys(n.partition("/")[0] for n in planned)}
     deployable = {name: in_folder(options, folder) for name, options in planned.items()
@@ -290,6 +292,7 @@ def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path
     report = {
         "config": str(config.source),
         "graph": str(folder / "model.nir"),
+        "drawing": "graph.png",
         "dt": config.dt,
         "producer": semantics.producer,
         "assumption": semantics.assumption(),

@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import pytest
 import yaml
+from PIL import Image
 
 from nirdeploy.targets import get_target
 
@@ -22,7 +23,7 @@ def nirdeploy(*args, cwd=None):
 
 
 def test_help_for_every_command():
-    for command in ("run", "check", "inspect", "targets", "export", "setup"):
+    for command in ("run", "check", "draw", "inspect", "targets", "export", "setup"):
         result = nirdeploy(command, "--help")
         assert result.returncode == 0 and "usage: nirdeploy" in result.stdout
 
@@ -221,6 +222,7 @@ def test_a_label_carries_its_options_into_the_report_and_the_run_folder_holds_co
     assert set(report["versions"]["runtimes"]) == {"snntorch", "lava"}
     assert report["versions"]["runtimes"]["lava"].startswith("lava-nc 0.10.0")
     assert (folder / "config.yaml").read_text() == config.read_text()
+    assert Image.open(folder / "graph.png").format == "PNG" and report["drawing"] == "graph.png"
     files = ["hardware/lava-fixed/network.net", "hardware/lava-fixed/network.json", "hardware/lava-fixed/resources.json"]
     assert report["hardware"] == {"lava/fixed": {"files": files}}
     resources = json.loads((folder / files[2]).read_text())
