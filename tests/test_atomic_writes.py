@@ -21,6 +21,7 @@ from spikingjelly.activation_based import layer, neuron
 import nirdeploy
 from graphs import DT, chain_graph, uniform_lif
 from nirdeploy import errors
+from nirdeploy.compare import CompareReport, agreement
 from nirdeploy.errors import OutputExistsError
 from nirdeploy.report import write_report
 
@@ -131,8 +132,10 @@ def report_inputs() -> tuple:
     report = {"ok": True, "failures": [], "config": "run.yaml", "graph": "model.nir", "dt": DT,
               "producer": "spikingjelly", "assumption": None, "summary": {"reference": row, "snntorch": row},
               "timings_s": {"export": 0.1}, "versions": {"nir": nir.version, "runtimes": {}},
-              "targets": {"snntorch": {}}, "hardware": {}}
-    return report, {}, "agreement table", {"reference": ((out,), {}, 0.1), "snntorch": ((out,), {}, 0.1)}
+              "targets": {"snntorch": {}}, "hardware": {}, "drawing": "graph.png"}
+    table = CompareReport(DT, out.shape[0], rows=[{"target": "snntorch", "kind": "output", "name": "output",
+                                                   **agreement(out, out)}])
+    return report, {}, table, {"reference": ((out,), {}, 0.1), "snntorch": ((out,), {}, 0.1)}
 
 
 EXPECTED = {"report.json", "report.md", "raster_snntorch.png", "counts_snntorch.png"}

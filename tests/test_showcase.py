@@ -64,6 +64,7 @@ def hand_off_runs_as_the_deployment(name: str, folder: Path, scratch: Path) -> N
         assert {p.name for p in hardware.iterdir()} == {"network.net", "network.json", "resources.json"}
         about = json.loads((hardware / "network.json").read_text())
         assert [layer["type"] for layer in about["layers"]] == ["conv", "dense"]
+        assert about["weight_bytes"] == 8 * 1 * 3 * 3 + 10 * 512  # the kernel once, the dense matrix whole
         assert about["spikes_equal_the_deployment"]
         x = x.reshape(*x.shape[:2], 1, 8, 8)
         deployment = nirdeploy.deploy(graph, "lava", dt=config.dt, precision="fixed", simulator="emulation")

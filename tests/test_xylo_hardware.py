@@ -134,6 +134,8 @@ def test_the_metadata_names_the_nir_nodes_and_the_missing_cost_model(tmp_path):
         k: "npz" if isinstance(v, np.ndarray) else "json" for k, v in spec.items()}
     assert meta["cost_estimate"]["cycles_per_step"] is None and "samna" in meta["cost_estimate"]["why_none"]
     assert meta["versions"]["rockpool"] == rockpool.__version__
+    # 8 inputs -> 12 -> 10 (recurrent) hidden, 22 in all -> 4 outputs: weights_in [8, 22], rec [22, 22], out [22, 4]
+    assert meta["weight_bytes"] == 8 * 22 + 22 * 22 + 22 * 4
 
 
 @pytest.mark.skipif(not HAS_SAMNA, reason="config_from_specification imports samna, which is not installed")

@@ -335,6 +335,8 @@ class XyloTarget(Target):
                      "syns65302)",
             "arrays": arrays, "arguments": {k: v for k, v in arguments.items() if not isinstance(v, np.ndarray)},
             "keys": keys, "dt": hardware.specification["dt"], "quantisation": hardware.quantisation,
+            # one 8-bit entry per weight the specification holds, zeros included: the chip's weight memory used
+            "weight_bytes": sum(int(v.size) for k, v in arguments.items() if k.startswith("weights_")),
             "nodes": hardware_nodes(hardware),
             # XyloSim takes the same numbers where samna is missing (how nirdeploy ran them).
             "simulator": {"module": simulator, "method": "XyloSim.from_specification",

@@ -125,12 +125,21 @@ def description(plan: Plan, layers: list, kernels: list, input_shape: list) -> d
                      + ", ".join(f"{k}={v}" for k, v in READER_ARGUMENTS.items()) + ")",
         "input": {"node": next(iter(plan.inputs)), "shape_nir": input_shape, "shape_netx": input_shape[::-1]},
         "layers": [{"neurons": pop.name, "via": forward.node, "size": pop.size,
-                    "type": "conv" if kernel is not None else "dense_rec" if r is not None else "dense"}
+                    "type": "conv" if kernel is not None else "dense_rec" if r is not None else "dense",
+                    "weights": _weight_count(forward, r, kernel)}
                    for (pop, forward, r), kernel in zip(layers, kernels)],
+        # one 8-bit mantissa per weight the file holds (a conv layer's kernel once), zeros included
+        "weight_bytes": sum(_weight_count(forward, r, kernel) for (_, forward, r), kernel in zip(layers, kernels)),
         "latency_steps": plan.depth,
         "spikes_equal_the_deployment": not caveats,
         "unless": caveats,
     }
+
+
+def _weight_count(forward, recurrent, kernel) -> int:
+    if kernel is not None:
+        return int(kernel.size)
+    return int(forward.weights.size) + (int(recurrent.weights.size) if recurrent is not None else 0)
 
 
 def _bias(plan: Plan, pop) -> np.ndarray:
