@@ -28,7 +28,8 @@ def cmd_run(args) -> int:
     if args.dt is not None:
         config.dt = args.dt
     config.dt_override = config.dt_override or args.dt_override
-    result = run_config(config, targets=args.target, out=args.out, progress=sys.stderr.isatty())
+    result = run_config(config, targets=args.target, out=args.out, progress=sys.stderr.isatty(),
+                        workers=args.workers, address=args.address)
     print((result.folder / "report.md").read_text())
     print(f"run folder: {result.folder}")
     return EXIT_OK if result.ok else EXIT_FAILED
@@ -97,6 +98,13 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def worker_count(text: str) -> int:
+    """--workers: a whole number of workers, 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers (1 or more)")
+    return int(text)
+
+
 def positive_seconds(text: str) -> float:
     """--dt: a positive number of seconds, written as Python reads floats (1e-3, 0.001)."""
     try:
@@ -134,6 +142,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--target", action="append", help="target to use instead of the config's (repeatable)")
     run.add_argument("--out", type=Path, help="folder that receives the run folder (default: the config's output)")
     run.add_argument("--dt", type=positive_seconds, help="time step in seconds instead of the config's dt")
+    run.add_argument("--workers", type=worker_count, metavar="N", help="shard every target's samples over N Ray workers "
+                     "(needs nirdeploy[ray]); the figures equal a run in one process")
+    run.add_argument("--address", help="run the workers on the Ray cluster at ADDRESS ('auto' or ray://HOST:PORT); "
+                     "without --workers, one shard per CPU of the cluster")
     add_conventions(run)
     run.set_defaults(handler=cmd_run)
 

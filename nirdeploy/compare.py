@@ -94,7 +94,7 @@ class CompareReport:
         return "\n".join([title, *notes, "", *format_table(rows)])
 
 
-def _as_tuple(outputs) -> tuple:
+def as_tuple(outputs) -> tuple:
     return outputs if isinstance(outputs, tuple) else (outputs,)
 
 
@@ -106,7 +106,7 @@ def run_name(name: str) -> str:
 
 
 def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bool = False,
-                deployed: Optional[Callable] = None) -> dict:
+                deployed: Optional[Callable] = None, cluster=None) -> dict:
     """run name -> (outputs tuple, layers dict, seconds), each of ``targets`` (name -> deploy
     options) run on the same inputs. A name ``target/label`` runs ``target`` again under its own
     name, so that one target can run with several options (``xylo`` and ``xylo/float``).
@@ -114,6 +114,8 @@ def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bo
     A target whose layers lag the reference (``Profile.delay``) gets as many extra steps of zero
     input as its deepest layer lags, so that its outputs cover every step of the reference's.
     ``deployed(run name, target, deployment)``, where given, sees each deployment after its (timed) run.
+    With a :class:`nirdeploy.scaleout.Cluster`, each target's samples run sharded over its Ray workers
+    (the deployment made here is the one ``deployed`` sees, and the one that writes files).
     """
     inputs = spike_inputs(inputs if isinstance(inputs, (tuple, list)) else (inputs,), graph_inputs(semantics.graph),
                           "the graph")
@@ -125,8 +127,11 @@ def run_targets(semantics: Semantics, inputs: tuple, targets: dict, progress: bo
         padded = tuple(torch.cat([x, x.new_zeros(extra, *x.shape[1:])]) for x in inputs) if extra else inputs
         start = time.perf_counter()
         deployment = deploy_on(target, semantics, options)
-        outputs, layers = deployment.run(*padded, record=True, progress=progress)
-        runs[run_name(name)] = (_as_tuple(outputs), layers, time.perf_counter() - start)
+        if cluster is None:
+            outputs, layers = deployment.run(*padded, record=True, progress=progress)
+        else:
+            outputs, layers = cluster.run(semantics, name, options, padded, progress)
+        runs[run_name(name)] = (as_tuple(outputs), layers, time.perf_counter() - start)
         if deployed is not None:
             deployed(run_name(name), target, deployment)
     return runs

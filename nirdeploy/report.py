@@ -55,11 +55,23 @@ def markdown(report: dict, checks: dict, agreement, plots: list) -> str:
         lines += [f"## Check: {name}", "", "```", str(check_report), "```", ""]
     lines += ["## Agreement with the reference", "", "```", str(agreement), "```", "", "## Timings", ""]
     lines += [f"- {what}: {seconds:.3f} s" for what, seconds in report["timings_s"].items()]
+    lines += _scaleout(report.get("scaleout"))
     found = {k: v for k, v in report["versions"].items() if k != "runtimes"}
     lines += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in found.items()]
     lines += [f"- {target}'s runtime: {v}" for target, v in report["versions"]["runtimes"].items()]
     lines += ["", "## Plots", "", f"![graph]({report['drawing']})"] + [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _scaleout(record) -> list:
+    """Where the samples ran, when they were sharded over Ray workers, and which shards Ray ran again."""
+    if record is None:
+        return []
+    retried = "; ".join(f"{run}: shard(s) {', '.join(map(str, shards))}"
+                        for run, shards in record["retried_shards"].items() if shards)
+    return [f"- samples sharded over {record['workers']} Ray workers ({record['address']}), shards "
+            + ", ".join(f"{a}-{b - 1}" for a, b in record["shards"]),
+            f"- shards run again after their worker died: {retried or 'none'}"]
 
 
 def _targets(report: dict) -> list:

@@ -245,19 +245,30 @@ def runtime_versions(names: list) -> dict:
 
 
 def run_config(config: RunConfig, targets: Optional[Sequence[str]] = None, out: Optional[Path] = None,
-               progress: bool = False) -> RunResult:
-    """Everything ``nirdeploy run`` does, as a function: see the module docstring of nirdeploy.config."""
+               progress: bool = False, workers: Optional[int] = None, address: Optional[str] = None) -> RunResult:
+    """Everything ``nirdeploy run`` does, as a function: see the module docstring of nirdeploy.config.
+    With ``workers`` or ``address``, every target's samples are sharded over Ray workers
+    (:mod:`nirdeploy.scaleout`); the figures are the same as in one process."""
     runs = planned_runs(config, list(targets) if targets else list(config.targets))
     arrays = read_input_file(config) if config.input_file is not None else None
+    cluster = None
+    if workers is not None or address is not None:
+        from .scaleout import Cluster
+
+        cluster = Cluster(workers, address)  # refuses a bad count, or a missing Ray, before the folder exists
     folder = new_run_folder(Path(out) if out else config.output, config.name)
     try:
-        return _run(config, runs, arrays, folder, progress)
+        if cluster is None:
+            return _run(config, runs, arrays, folder, progress)
+        with cluster:
+            return _run(config, runs, arrays, folder, progress, cluster)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)  # a failed run leaves no half-made folder
         raise
 
 
-def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path, progress: bool) -> RunResult:
+def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path, progress: bool,
+         cluster=None) -> RunResult:
     copy_config(config, folder)
     graph, export_seconds = prepare_graph(config, folder)
     semantics = load(graph, config.dt, config.producer, config.dt_override)
@@ -269,7 +280,7 @@ def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path
                   if checks[run_name(name.partition("/")[0])].ok}
     hardware = {}
     runs = run_targets(semantics, inputs, {"reference": {}, **deployable}, progress=progress,
-                       deployed=hardware_writer(folder, hardware, checks))
+                       deployed=hardware_writer(folder, hardware, checks), cluster=cluster)
     agreement = agreement_report(semantics, runs)
     failures = [f"{name}: check failed" for name, report in checks.items() if not report.ok]
     limits = {run_name(name): metrics for name, metrics in config.thresholds.items() if name != "*"}
@@ -306,6 +317,7 @@ def _run(config: RunConfig, planned: dict, arrays: Optional[tuple], folder: Path
         "hardware": hardware,
         "timings_s": {"export": export_seconds, **{f"run {name}": seconds for name, (_, _, seconds) in runs.items()}},
         "versions": {**versions(), "runtimes": runtime_versions(list(deployable))},
+        **({} if cluster is None else {"scaleout": cluster.record()}),
     }
     write_report(folder, report, checks, agreement, runs)
     return RunResult(folder, not failures, report)

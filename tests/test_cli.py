@@ -238,3 +238,10 @@ def test_a_label_the_config_does_not_define_is_refused_before_any_work(tmp_path)
     assert result.returncode == 2
     assert "--target lava/float" in result.stderr and "targets.lava/float" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_workers_takes_a_count_of_one_or_more_before_anything_runs(tmp_path):
+    result = nirdeploy("run", QUICKSTART, "--out", tmp_path / "runs", "--workers", "0")
+    assert result.returncode == 2
+    assert "--workers" in result.stderr and "1 or more" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
