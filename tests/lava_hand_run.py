@@ -3,7 +3,8 @@
 Runs in the Lava runtime and uses none of nirdeploy's code: the test that calls it derives every
 integer by hand from NIR's equations and Lava's documented LIF, so that nirdeploy's mapping is
 compared with Lava itself, not with its own output. Usage: python lava_hand_run.py SPEC.json IN.npy
-OUT.npz. SPEC: {"layers": [{"weights", "du", "dv", "vth", "bias_mant", "bias_exp", "bias_from"}, ...]}
+OUT.npz. SPEC: {"layers": [{"weights", "du", "dv", "vth", "bias_mant", "bias_exp", "bias_from",
+"num_weight_bits"}, ...]}
 (weights [post, pre]; bias_mant is set after ``bias_from`` steps, as nirdeploy starts a layer's leak
 at its depth); IN: ``[T, n]`` spikes; OUT: ``layer<i>`` ``[T, n_i]`` spikes on Lava's timeline.
 """
@@ -27,7 +28,7 @@ source = Source(data=x.T.astype(np.int32))
 port, lifs, sinks = source.s_out, [], []
 for spec in layers:
     weights = np.asarray(spec["weights"], dtype=np.int32)
-    dense = Dense(weights=weights)
+    dense = Dense(weights=weights, num_weight_bits=spec["num_weight_bits"])
     lif = LIF(shape=(weights.shape[0],), du=spec["du"], dv=spec["dv"], vth=spec["vth"], bias_mant=0,
               bias_exp=np.asarray(spec["bias_exp"]))
     port.connect(dense.s_in)

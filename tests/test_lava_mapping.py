@@ -18,6 +18,13 @@ The hand-worked graph, dt = 1 ms, SpikingJelly's conventions:
   units, rounded (to even) to the whole units netx's file holds, 64 << 6 = 4096: bias_mant 2048,
   bias_exp 1 in 13 bits, from Lava step 2 (two Dense hops in).
 * ``if``: IF, r dt = 1, threshold 2: du = 4095, dv = 0, weights W3/2, vth = 508, mantissas 254 W3.
+
+With ``weight_bits=4`` lava-nc drops the 4 low bits of a one-sign weight (multiples of 16) and 5 of a
+mixed one (multiples of 32, -256..224); the largest weight maps to 224, the largest in both modes.
+``cuba``: vth = 224 / (2/8) = 896, targets 112 W1, all multiples of 16. ``lif``: vth = 224 / (2/4) = 448,
+targets 112 W2 = 112, -112, 224, to the nearest multiple of 32 (3.5 rounds to even, 4): 128, -128, 224;
+its leak, 448 / 8 = 56 vth units, is 56 << 6 = 3584 = bias_mant 3584, bias_exp 0. ``if``: vth = 448,
+targets 224 W3, multiples of 16 already.
 """
 
 import json
@@ -46,6 +53,12 @@ HAND = {  # name -> (du, dv, vth, weight mantissas into it, bias_mant, bias_exp,
     "lif": (4095, 1024, 508, np.where(W2 == 2, 254, 128 * W2), 2048, 1, 2),
     "if": (4095, 0, 508, 254 * W3, 0, 0, 3),
 }
+HAND_4_BITS = {
+    "cuba": (2047, 1024, 896, 112 * W1, 0, 0, 1),
+    "lif": (4095, 1024, 448, np.where(W2 == 2, 224, 128 * W2), 3584, 0, 2),
+    "if": (4095, 0, 448, 224 * W3, 0, 0, 3),
+}
+BY_BITS = {8: HAND, 4: HAND_4_BITS}
 
 
 def hand_graph() -> nir.NIRGraph:
@@ -56,10 +69,12 @@ def hand_graph() -> nir.NIRGraph:
                        conventions="spikingjelly")
 
 
-def test_fixed_point_integers_are_the_hand_derived_ones():
+@pytest.mark.parametrize("bits", BY_BITS)
+def test_fixed_point_integers_are_the_hand_derived_ones(bits):
     plan = get_target("lava").plan(resolve(hand_graph()))
+    plan.weight_bits = bits
     projections = {p.post: p for p in plan.projections}
-    for name, (du, dv, vth, mantissas, bias_mant, bias_exp, _) in HAND.items():
+    for name, (du, dv, vth, mantissas, bias_mant, bias_exp, _) in BY_BITS[bits].items():
         p = plan.fixed_population(name)
         assert (list(p["du"]), list(p["dv"]), p["vth"]) == ([du] * 3 if name != "if" else [du] * 2,
                                                             [dv] * len(p["dv"]), vth), name
@@ -73,12 +88,13 @@ def lava_ready():
     lava_runtime.setup(log=lambda line: None)
 
 
-def test_lavas_own_processes_with_the_hand_integers_spike_as_the_deployment(lava_ready, tmp_path):
+@pytest.mark.parametrize("bits", BY_BITS)
+def test_lavas_own_processes_with_the_hand_integers_spike_as_the_deployment(lava_ready, tmp_path, bits):
     x = spikes(4, batch=1, steps=80, rate=0.4, seed=9)
     layers = [{"weights": mantissas.astype(int).tolist(), "du": du, "dv": dv, "vth": vth,
                "bias_mant": [bias_mant] * len(mantissas), "bias_exp": [bias_exp] * len(mantissas),
-               "bias_from": start}
-              for du, dv, vth, mantissas, bias_mant, bias_exp, start in HAND.values()]
+               "bias_from": start, "num_weight_bits": bits}
+              for du, dv, vth, mantissas, bias_mant, bias_exp, start in BY_BITS[bits].values()]
     (tmp_path / "spec.json").write_text(json.dumps({"layers": layers}))
     np.save(tmp_path / "x.npy", x[:, 0].numpy())
     done = subprocess.run([str(lava_runtime.runtime_python()), str(Path(__file__).parent / "lava_hand_run.py"),
@@ -86,7 +102,7 @@ def test_lavas_own_processes_with_the_hand_integers_spike_as_the_deployment(lava
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     expected = np.load(tmp_path / "out.npz")
-    _, got = nirdeploy.deploy(hand_graph(), "lava", precision="fixed").run(x, record=True)
+    _, got = nirdeploy.deploy(hand_graph(), "lava", precision="fixed", weight_bits=bits).run(x, record=True)
     for index, name in enumerate(HAND):
         assert expected[f"layer{index}"].sum() > 5, name
         assert np.array_equal(got[name][:, 0].numpy(), expected[f"layer{index}"]), name

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import nirdeploy
-from nirdeploy.errors import TargetError
+from nirdeploy.errors import InvalidArgumentError, TargetError
 from nirdeploy.targets.lava.lava_worker.mapping import population
 from nirdeploy.semantics import resolve, resolve_node
 from nirdeploy.targets import get_target
@@ -33,16 +33,17 @@ def lava_runtime_ready():
     lava_runtime.setup(log=lambda line: None)
 
 
-def deploy_both(graph):
-    return (nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed"),
-            nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation"))
+def deploy_both(graph, weight_bits=8):
+    return (nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", weight_bits=weight_bits),
+            nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation", weight_bits=weight_bits))
 
 
-@pytest.mark.parametrize("name", sorted(GRAPHS))
-def test_spikes_equal_lavas_fixed_point(name):
+@pytest.mark.parametrize("name, weight_bits", [(name, 8) for name in sorted(GRAPHS)] + [("recurrent", 3), ("conv", 5)])
+def test_spikes_equal_lavas_fixed_point(name, weight_bits):
+    """Lava truncates each Dense's weights to ``weight_bits`` itself; the emulation must match it."""
     graph, n = GRAPHS[name]()
     x = spikes(n, batch=3, steps=STEPS)
-    lava, emulation = deploy_both(graph)
+    lava, emulation = deploy_both(graph, weight_bits)
     lava_out, lava_layers = lava.run(x, record=True)
     out, layers = emulation.run(x, record=True)
     assert set(layers) == set(lava_layers)
@@ -169,3 +170,8 @@ def test_options_are_checked():
         nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="torch")
     with pytest.raises(TargetError, match="fixed point only; pass precision='fixed'"):
         nirdeploy.deploy(graph, "lava", dt=DT, simulator="emulation")
+    for bits in (1, 9, 4.0, True):
+        with pytest.raises(InvalidArgumentError, match="not a whole number of bits from 2 to 8; pass e.g. weight_bits=4"):
+            nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", weight_bits=bits)
+    with pytest.raises(InvalidArgumentError, match="floating point has none; pass precision='fixed'"):
+        nirdeploy.deploy(graph, "lava", dt=DT, weight_bits=4)

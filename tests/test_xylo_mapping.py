@@ -17,8 +17,9 @@ The graphs, dt = 1 ms, SpikingJelly's conventions, subtractive reset:
   x' = (1/2)(1/6)(1/8)(1/2) / ((1/2)(1/6)(1/2)) x = x/8).
 
 Rockpool's quantisers, as their documentation states them: ``global`` scales the input and recurrent
-weights together by 127 over their largest magnitude, the output weights by their own, each threshold
-with its weights; ``channel`` does the same per target neuron. Values are then rounded.
+weights together by 127 over their largest magnitude (2**(bits - 1) - 1 with ``bits_per_weight``: 7 at
+``weight_bits=4``), the output weights by their own, each threshold with its weights; ``channel`` does
+the same per target neuron. Values are then rounded.
 """
 
 import nir
@@ -26,6 +27,7 @@ import numpy as np
 import pytest
 
 import nirdeploy
+from nirdeploy.errors import InvalidArgumentError
 from graphs import DT, chain_graph, spikes, uniform_cuba, uniform_lif
 from nirdeploy.semantics import resolve
 from nirdeploy.targets.xylo import quantised_specification
@@ -48,13 +50,14 @@ GRAPHS = {  # name -> (graph, hand float spec: input gain, output gain, dash_mem
 }
 
 
-def hand_spec(name: str, quantisation: str) -> dict:
+def hand_spec(name: str, quantisation: str, bits: int = 8) -> dict:
     gain_in, gain_out, dash_mem, dash_syn, dash_mem_out, dash_syn_out = GRAPHS[name][1]
     w_in, w_out = gain_in * W_IN.T, gain_out * W_OUT.T  # [pre, post], thresholds 1
+    largest = 2 ** (bits - 1) - 1
     if quantisation == "global":
-        scale_in, scale_out = 127 / np.abs(w_in).max(), 127 / np.abs(w_out).max()
+        scale_in, scale_out = largest / np.abs(w_in).max(), largest / np.abs(w_out).max()
     else:
-        scale_in, scale_out = 127 / np.abs(w_in).max(axis=0), 127 / np.abs(w_out).max(axis=0)
+        scale_in, scale_out = largest / np.abs(w_in).max(axis=0), largest / np.abs(w_out).max(axis=0)
     return {"weights_in": np.round(w_in * scale_in)[..., None], "weights_out": np.round(w_out * scale_out),
             "weights_rec": np.zeros((3, 3, 1)), "threshold": np.round(np.ones(3) * scale_in),
             "threshold_out": np.round(np.ones(2) * scale_out), "dash_mem": np.full(3, dash_mem),
@@ -62,25 +65,35 @@ def hand_spec(name: str, quantisation: str) -> dict:
             "dash_syn_out": np.full(2, dash_syn_out), "bias": np.zeros(3), "bias_out": np.zeros(2)}
 
 
+@pytest.mark.parametrize("bits", [8, 4])
 @pytest.mark.parametrize("quantisation", ["global", "channel"])
 @pytest.mark.parametrize("name", sorted(GRAPHS))
-def test_specification_is_the_hand_computed_one(name, quantisation):
-    expected = hand_spec(name, quantisation)
-    spec, _ = quantised_specification(resolve(GRAPHS[name][0]()), "syns61201", quantisation)
+def test_specification_is_the_hand_computed_one(name, quantisation, bits):
+    expected = hand_spec(name, quantisation, bits)
+    spec, _ = quantised_specification(resolve(GRAPHS[name][0]()), "syns61201", quantisation, bits)
     for key, value in expected.items():
         np.testing.assert_array_equal(spec[key], value, err_msg=key)
 
 
+@pytest.mark.parametrize("bits", [8, 4])
 @pytest.mark.parametrize("quantisation", ["global", "channel"])
-def test_xylosim_fires_at_ties_as_the_hand_specification_says(quantisation):
+def test_xylosim_fires_at_ties_as_the_hand_specification_says(quantisation, bits):
     """XyloSim, deployed by nirdeploy, against numpy's Xylo arithmetic on the hand specification: integer
     weights and thresholds put v on the threshold, where Xylo's v >= thr fires."""
     x = spikes(2, batch=3, steps=120, rate=0.5, seed=4)
-    out = nirdeploy.deploy(GRAPHS["exact"][0](), "xylo", quantisation=quantisation).run(x)
-    spec = {key: value.astype(int) for key, value in hand_spec("exact", quantisation).items()}
+    out = nirdeploy.deploy(GRAPHS["exact"][0](), "xylo", quantisation=quantisation, weight_bits=bits).run(x)
+    spec = {key: value.astype(int) for key, value in hand_spec("exact", quantisation, bits).items()}
     ties = 0
     for sample in range(x.shape[1]):
         expected, _, sample_ties = numpy_xylo(spec, x[:, sample].numpy().astype(int))
         ties += sample_ties
         np.testing.assert_array_equal(out[:, sample].numpy(), expected)
     assert ties > 10 and out.sum() > 10
+
+
+def test_weight_bits_are_checked_before_deploying():
+    for bits in (1, 9, 4.0):
+        with pytest.raises(InvalidArgumentError, match="not a whole number of bits from 2 to 8; pass e.g. weight_bits=4"):
+            nirdeploy.deploy(GRAPHS["exact"][0](), "xylo", weight_bits=bits)
+    with pytest.raises(InvalidArgumentError, match="float simulator runs unquantised ones; pass simulator='xylosim'"):
+        nirdeploy.deploy(GRAPHS["exact"][0](), "xylo", simulator="float", weight_bits=4)

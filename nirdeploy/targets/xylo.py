@@ -43,7 +43,7 @@ import nir
 import numpy as np
 import torch
 
-from ..errors import TargetError
+from ..errors import InvalidArgumentError, TargetError, spell
 from ..files import atomic_path
 from ..progress import progress_bar
 from ..semantics import Dynamics, Semantics
@@ -53,6 +53,7 @@ WEIGHTS = (nir.Affine, nir.Linear)
 NEURONS = (nir.LIF, nir.CubaLIF)
 MAX_DASH = 15                # 4-bit decays
 WEIGHT_LIMIT = 127           # int8 weights
+WEIGHT_BITS = 8              # Xylo's weight width; Rockpool's quantisers may use fewer (bits_per_weight)
 THRESHOLD_LIMIT = 2**15 - 1  # int16 thresholds and states
 HIDDEN_SPIKES_PER_STEP = 31  # XyloSim's caps (XyloIAFNeuron.h); the reference has 1
 OUTPUT_SPIKES_PER_STEP = 1
@@ -228,6 +229,7 @@ class XyloHardware:
 
     variant: str
     quantisation: str
+    weight_bits: int
     specification: dict   # XyloSim.from_specification's keyword arguments
     input_node: str
     layers: list          # XyloLayer per neuron layer, the output layer last
@@ -276,13 +278,23 @@ class XyloTarget(Target):
             raise TargetError(f"xylo: quantisation must be 'global' or 'channel', got {options['quantisation']!r}")
         if options["simulator"] not in ("xylosim", "float"):
             raise TargetError(f"xylo: simulator must be 'xylosim' or 'float', got {options['simulator']!r}")
+        bits = options["weight_bits"]
+        if type(bits) is not int or not 2 <= bits <= WEIGHT_BITS:
+            fix = spell("pass e.g. weight_bits=4", "set the target option weight_bits, e.g. weight_bits: 4")
+            raise InvalidArgumentError(f"weight_bits={bits!r} for the Xylo target is not a whole number of bits from "
+                                       f"2 to {WEIGHT_BITS}; {fix}")
+        if bits != WEIGHT_BITS and options["simulator"] == "float":
+            fix = spell("pass simulator='xylosim'", "set simulator: xylosim")
+            raise InvalidArgumentError(f"weight_bits={bits} sets how Rockpool quantises the weights, and the float "
+                                       f"simulator runs unquantised ones; {fix}")
 
     def deploy(self, semantics: Semantics, quantisation: str = "global",
-               simulator: str = "xylosim") -> Deployment:
+               simulator: str = "xylosim", weight_bits: int = WEIGHT_BITS) -> Deployment:
         """``quantisation``: 'global' or 'channel' (Rockpool's quantisers); ``simulator``: 'xylosim' (the
         bit-accurate simulator) or 'float' (Rockpool's float LIFTorch with Xylo's bit-shift decays and spike
-        caps, delayed as Xylo delays each layer: no integer rounding)."""
-        self.check_option_values({"quantisation": quantisation, "simulator": simulator})
+        caps, delayed as Xylo delays each layer: no integer rounding); ``weight_bits`` (2 to 8): the signed
+        weight width the quantiser scales to (its ``bits_per_weight``), held in Xylo's 8-bit weights."""
+        self.check_option_values({"quantisation": quantisation, "simulator": simulator, "weight_bits": weight_bits})
         ready, detail = self.runtime_status()
         if not ready:
             raise TargetError(detail)
@@ -290,11 +302,11 @@ class XyloTarget(Target):
         net = rockpool_network(layers, layer_constants(semantics, layers), semantics.dt)
         if simulator == "float":
             return XyloDeployment(self.name, net, _float_runner(net, layers))
-        spec, hidden_ids = xylo_specification(net, self.variant, quantisation)
+        spec, hidden_ids = xylo_specification(net, self.variant, quantisation, weight_bits)
         _, xylo_sim, _ = rockpool_xylo(self.variant)
         sim = xylo_sim.from_specification(**spec)
         (input_node,) = [n for n, node in semantics.graph.nodes.items() if isinstance(node, nir.Input)]
-        hardware = XyloHardware(self.variant, quantisation, spec, input_node, layers, hidden_ids)
+        hardware = XyloHardware(self.variant, quantisation, weight_bits, spec, input_node, layers, hidden_ids)
         return XyloDeployment(self.name, sim, _xylosim_runner(sim, layers, hidden_ids), hardware=hardware)
 
     def write_hardware(self, deployment: Deployment, folder: Path) -> list:
@@ -335,6 +347,7 @@ class XyloTarget(Target):
                      "syns65302)",
             "arrays": arrays, "arguments": {k: v for k, v in arguments.items() if not isinstance(v, np.ndarray)},
             "keys": keys, "dt": hardware.specification["dt"], "quantisation": hardware.quantisation,
+            "weight_bits": hardware.weight_bits,
             # one 8-bit entry per weight the specification holds, zeros included: the chip's weight memory used
             "weight_bytes": sum(int(v.size) for k, v in arguments.items() if k.startswith("weights_")),
             "nodes": hardware_nodes(hardware),
@@ -442,8 +455,9 @@ def rockpool_network(layers: list, mapped: list, dt: float):
     return Sequential(*modules)
 
 
-def xylo_specification(net, variant: str, quantisation: str = "global") -> tuple:
-    """(the quantised specification XyloSim.from_specification takes, hidden hardware ids per layer)."""
+def xylo_specification(net, variant: str, quantisation: str = "global", weight_bits: int = WEIGHT_BITS) -> tuple:
+    """(the quantised specification XyloSim.from_specification takes, hidden hardware ids per layer), its
+    weights scaled to ``weight_bits`` signed bits."""
     from rockpool.transform.quantize_methods import channel_quantize, global_quantize
 
     mapper, _, sizes = rockpool_xylo(variant)
@@ -461,7 +475,7 @@ def xylo_specification(net, variant: str, quantisation: str = "global") -> tuple
         spec[f"bias{suffix}"][ids] = module.bias.detach().numpy()
     quantiser = global_quantize if quantisation == "global" else channel_quantize
     floats = dict(spec)
-    spec.update(quantiser(**copy.deepcopy(floats)))  # channel_quantize writes into the arrays it is given
+    spec.update(quantiser(**copy.deepcopy(floats), bits_per_weight=weight_bits))  # channel_quantize writes into the arrays it is given
     # Rockpool 3.1 quantiser bugs: channel_quantize leaves hidden biases unscaled with one synapse
     # per neuron (rounded to 0), global_quantize scales output biases by the hidden scale. Each
     # bias takes its own neuron's scale, the one its threshold got.
@@ -472,11 +486,12 @@ def xylo_specification(net, variant: str, quantisation: str = "global") -> tuple
     return spec, hidden_ids
 
 
-def quantised_specification(semantics: Semantics, variant: str, quantisation: str = "global") -> tuple:
+def quantised_specification(semantics: Semantics, variant: str, quantisation: str = "global",
+                            weight_bits: int = WEIGHT_BITS) -> tuple:
     """(specification, hidden hardware ids per layer) of a resolved graph, as :func:`xylo_specification`."""
     layers = xylo_chain(semantics.graph)
     return xylo_specification(rockpool_network(layers, layer_constants(semantics, layers), semantics.dt), variant,
-                              quantisation)
+                              quantisation, weight_bits)
 
 
 # Rockpool's config_from_specification (<variant>/xylo_samna.py) calls XyloSim's `bias` `bias_hidden`, and the

@@ -34,7 +34,7 @@ from ...validate import BUDGET_VARIABLE, format_bytes, memory_budget, require_wi
 from .. import Deployment, Problem, Target
 from . import runtime
 from .emulation import emulate
-from .lava_worker.mapping import MappingError, layout, population, with_projections
+from .lava_worker.mapping import WEIGHT_BITS, MappingError, layout, population, with_projections
 from .lava_worker.netx import write_netx
 from .worker import run_worker
 
@@ -181,23 +181,26 @@ class LavaTarget(Target):
         return problems + _fixed_point_problems(with_projections(plan, routes))
 
     def check_option_values(self, options: dict) -> None:
-        _check_options(options["precision"], options["simulator"], options["timeout"])
+        _check_options(options["precision"], options["simulator"], options["timeout"], options["weight_bits"])
 
     def deploy(self, semantics: Semantics, precision: str = "float", timeout: float = 300,
-               netx_path=None, overwrite: bool = False, simulator: str = "lava") -> Deployment:
+               netx_path=None, overwrite: bool = False, simulator: str = "lava",
+               weight_bits: int = WEIGHT_BITS) -> Deployment:
         """``precision`` 'float' (Lava's floating_pt models) or 'fixed' (fixed_pt, bit-accurate to Loihi 2);
         ``simulator`` 'lava' (Lava's own simulator, in its runtime) or, for fixed point, 'emulation' (the
         same integer arithmetic in torch, :mod:`.emulation`; needs no Lava runtime); ``timeout`` bounds each
-        run in Lava, in seconds;
+        run in Lava, in seconds; ``weight_bits`` (fixed point, 2 to 8) the bits per weight mantissa, sign
+        included, that each Dense keeps (lava-nc's ``num_weight_bits``);
         ``netx_path`` writes the network as lava-dl netx's .net file (never over an existing file unless
         ``overwrite``). ``run`` returns spikes on Lava's timeline: a layer ``h`` Dense hops from the input
         fires ``h`` steps after the reference (compare shifts it back)."""
-        _check_options(precision, simulator, timeout)
+        _check_options(precision, simulator, timeout, weight_bits)
         if simulator == "lava":
             ready, detail = self.runtime_status()
             if not ready:
                 raise TargetError(detail)
         plan = self.plan(semantics)
+        plan.weight_bits = weight_bits
         artifacts = {}
         try:
             if precision == "fixed" or netx_path is not None:
@@ -225,7 +228,7 @@ class LavaTarget(Target):
         return [net, about]
 
 
-def _check_options(precision: str, simulator: str, timeout) -> None:
+def _check_options(precision: str, simulator: str, timeout, weight_bits) -> None:
     if precision not in PRECISIONS:
         raise TargetError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)} for the Lava target")
     if simulator not in SIMULATORS:
@@ -236,6 +239,14 @@ def _check_options(precision: str, simulator: str, timeout) -> None:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         fix = spell("pass e.g. timeout=600", "set the target option timeout, e.g. timeout: 600")
         raise InvalidArgumentError(f"timeout={timeout!r} for the Lava target is not a number of seconds above 0; {fix}")
+    if type(weight_bits) is not int or not 2 <= weight_bits <= WEIGHT_BITS:
+        fix = spell("pass e.g. weight_bits=4", "set the target option weight_bits, e.g. weight_bits: 4")
+        raise InvalidArgumentError(f"weight_bits={weight_bits!r} for the Lava target is not a whole number of bits "
+                                   f"from 2 to {WEIGHT_BITS}; {fix}")
+    if weight_bits != WEIGHT_BITS and precision != "fixed":
+        fix = spell("pass precision='fixed'", "set precision: fixed")
+        raise InvalidArgumentError(f"weight_bits={weight_bits} limits Loihi's fixed-point weights, and floating "
+                                   f"point has none; {fix}")
 
 
 def _write_netx(plan, path: Path, overwrite: bool) -> dict:

@@ -18,10 +18,11 @@ import numpy as np
 
 from .linear import LINEAR, Trace, affine_map, trace, window
 # Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
-# fires above vth << 6), chosen so that its largest incoming weight is WEIGHT_MAX; at most VTH_MAX, so
+# fires above vth << 6), chosen so that its largest incoming weight is the largest mantissa that
+# weight_bits keep in every sign mode (largest_mantissa); at most VTH_MAX, so
 # that v and u (24 bits, saturating at 2**23) keep at least 32 thresholds of range.
 VTH_MAX = 2**12
-WEIGHT_MAX = 254  # the largest mantissa lava-nc keeps in every sign mode
+WEIGHT_BITS = 8  # Loihi's full weight precision; Dense's num_weight_bits may take fewer
 ACTIVATION_SHIFT = 6
 DECAY_UNIT = 4096
 BIAS_MANT_MAX, BIAS_EXP_MAX = 4095, 7
@@ -133,6 +134,7 @@ class Plan:
     # whose u carries nothing over, take theirs into ``leak``
     biases: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)  # Output node -> neuron node feeding it
+    weight_bits: int = WEIGHT_BITS  # bits per weight mantissa, sign included (Dense's num_weight_bits)
 
     @property
     def depth(self) -> int:
@@ -140,17 +142,17 @@ class Plan:
 
     def threshold_mantissa(self, name: str) -> int:
         """The fixed-point vth of population ``name``: its largest incoming weight (biases included) maps to
-        WEIGHT_MAX."""
+        the largest mantissa of ``weight_bits``."""
         incoming = [p.weights for p in self.projections if p.post == name] + [np.atleast_1d(self.biases.get(name, 0.0))]
         peak = max(float(np.max(np.abs(w))) for w in incoming)
-        return int(np.clip(np.floor(WEIGHT_MAX / peak), 1, VTH_MAX)) if peak > 0 else VTH_MAX
+        return int(np.clip(np.floor(largest_mantissa(self.weight_bits) / peak), 1, VTH_MAX)) if peak > 0 else VTH_MAX
 
     def fixed_population(self, name: str) -> dict:
         return self.populations[name].fixed(self.threshold_mantissa(name))
 
     def fixed_weights(self, weights: np.ndarray, post: str) -> tuple:
         """(mantissas, relative RMS error) of weights into population ``post``."""
-        return quantise_weights(weights, self.threshold_mantissa(post))
+        return quantise_weights(weights, self.threshold_mantissa(post), self.weight_bits)
 
     def save(self, folder: Path) -> None:
         """plan.json and plan.npz in ``folder``, for :meth:`load` in the worker."""
@@ -165,7 +167,7 @@ class Plan:
             arrays[f"projection {index}"] = p.weights
         arrays.update({f"bias {name}": np.asarray(value) for name, value in self.biases.items()})
         structure = {"inputs": self.inputs, "populations": populations, "projections": projections,
-                     "biases": list(self.biases), "outputs": self.outputs}
+                     "biases": list(self.biases), "outputs": self.outputs, "weight_bits": self.weight_bits}
         (Path(folder) / "plan.json").write_text(json.dumps(structure))
         np.savez(Path(folder) / "plan.npz", **arrays)
 
@@ -182,7 +184,7 @@ class Plan:
         projections = [Projection(tuple(p["via"]), p["pre"], p["post"], arrays[f"projection {index}"], p["conv"])
                        for index, p in enumerate(structure["projections"])]
         biases = {name: arrays[f"bias {name}"] for name in structure["biases"]}
-        return cls(structure["inputs"], populations, projections, biases, structure["outputs"])
+        return cls(structure["inputs"], populations, projections, biases, structure["outputs"], structure["weight_bits"])
 
 
 def population(name: str, d, depth: int) -> Population:
@@ -312,14 +314,28 @@ def conv_geometry(route: Route):
             "dilation": list(dilation), "groups": int(node.groups)}
 
 
-def quantise_weights(weights: np.ndarray, vth: int) -> tuple:
-    """(8-bit mantissas, relative RMS error) of ``weights`` (thresholds per spike) for a population with
-    threshold mantissa ``vth``. With mixed signs lava-nc keeps only even mantissas in -256..254, with one
-    sign 0..255 (or -255..0); weight_exp stays 0, as netx's integer weights need."""
+def weight_step(bits: int, mixed: bool) -> int:
+    """The spacing of the mantissas lava-nc keeps with ``bits`` per weight: it drops 8 - bits low bits,
+    one more with mixed signs (``truncate_weights``)."""
+    return 2 ** (WEIGHT_BITS - bits + int(mixed))
+
+
+def largest_mantissa(bits: int) -> int:
+    """The largest mantissa that ``bits`` per weight keep in every sign mode (254 at 8 bits)."""
+    return 256 - weight_step(bits, mixed=True)
+
+
+def quantise_weights(weights: np.ndarray, vth: int, bits: int = WEIGHT_BITS) -> tuple:
+    """(mantissas, relative RMS error) of ``weights`` (thresholds per spike) for a population with
+    threshold mantissa ``vth``, rounded to the nearest mantissa that lava-nc keeps with ``bits`` per weight:
+    with mixed signs multiples of 2 ** (9 - bits) in -256..256 - 2 ** (9 - bits), with one sign multiples of
+    2 ** (8 - bits) up to 256 - 2 ** (8 - bits) in size. Lava's truncation then leaves them as they are.
+    weight_exp stays 0, as netx's integer weights need."""
     target = np.asarray(weights, dtype=np.float64) * vth
     mixed = np.min(target) < 0 < np.max(target)
-    step, low, high = (2, -256, 254) if mixed else (1, -255, 255)
-    mant = np.clip(np.round(target / step) * step, low, high)
+    step = weight_step(bits, mixed)
+    high = 256 - step
+    mant = np.clip(np.round(target / step) * step, -256 if mixed else -high, high)
     rms = np.sqrt(np.mean(target**2))
     error = np.sqrt(np.mean((mant - target) ** 2)) / rms if rms > 0 else 0.0
     return mant.astype(np.int32), float(error)

@@ -32,12 +32,13 @@ def _quantised(plan: Plan, weights: np.ndarray, post: str, fixed: bool) -> np.nd
     return plan.fixed_weights(weights, post)[0] if fixed else weights
 
 
-def _connection(weights: np.ndarray, copies: int):
+def _connection(weights: np.ndarray, copies: int, bits: int):
     """``copies`` side-by-side copies (one per sample) of a connection: a Dense, or a Sparse where at most
-    SPARSE_DENSITY of the weights are not 0 (several copies, unrolled convolutions and pooling)."""
+    SPARSE_DENSITY of the weights are not 0 (several copies, unrolled convolutions and pooling), with
+    ``bits`` per weight (lava-nc's fixed point truncates to them; its floating point ignores them)."""
     if copies > 1 or np.count_nonzero(weights) <= SPARSE_DENSITY * weights.size:
-        return Sparse(weights=block_diag([csr_matrix(weights)] * copies, format="csr"))
-    return Dense(weights=weights)
+        return Sparse(weights=block_diag([csr_matrix(weights)] * copies, format="csr"), num_weight_bits=bits)
+    return Dense(weights=weights, num_weight_bits=bits)
 
 
 def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tuple:
@@ -75,7 +76,7 @@ def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tu
             for post_group, lif in neurons[p.post]:
                 block = weights[np.ix_(post_group, pre_group)]
                 if np.any(block):
-                    connection = _connection(block, batch)
+                    connection = _connection(block, batch, plan.weight_bits)
                     port.connect(connection.s_in)
                     connection.a_out.connect(lif.a_in)
     _connect_biases(plan, neurons, steps, fixed, batch)
@@ -105,7 +106,7 @@ def _connect_biases(plan: Plan, neurons: dict, steps: int, fixed: bool, batch: i
         weights[:, depths.index(plan.populations[name].depth)] = bias
         weights = _quantised(plan, weights, name, fixed)
         for group, lif in neurons[name]:
-            connection = Dense(weights=np.tile(weights[group], (batch, 1)))
+            connection = Dense(weights=np.tile(weights[group], (batch, 1)), num_weight_bits=plan.weight_bits)
             source.s_out.connect(connection.s_in)
             connection.a_out.connect(lif.a_in)
 

@@ -130,6 +130,8 @@ def description(plan: Plan, layers: list, kernels: list, input_shape: list) -> d
                    for (pop, forward, r), kernel in zip(layers, kernels)],
         # one 8-bit mantissa per weight the file holds (a conv layer's kernel once), zeros included
         "weight_bytes": sum(_weight_count(forward, r, kernel) for (_, forward, r), kernel in zip(layers, kernels)),
+        # the mantissas are multiples that this many bits per weight keep (Dense's num_weight_bits)
+        "weight_bits": plan.weight_bits,
         "latency_steps": plan.depth,
         "spikes_equal_the_deployment": not caveats,
         "unless": caveats,
