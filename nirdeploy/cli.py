@@ -35,6 +35,18 @@ def cmd_run(args) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import run_sweep
+
+    result = run_sweep(args.sweep, out=args.out, workers=args.workers, address=args.address,
+                       progress=sys.stderr.isatty())
+    print((result.folder / "summary.md").read_text())
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} cell(s) an earlier run finished: {', '.join(result.skipped)}")
+    print(f"sweep folder: {result.folder}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 def cmd_check(args) -> int:
     from .check import check
 
@@ -148,6 +160,15 @@ def parser() -> argparse.ArgumentParser:
                      "without --workers, one shard per CPU of the cluster")
     add_conventions(run)
     run.set_defaults(handler=cmd_run)
+
+    swp = command("sweep", help="run every cell of a grid over targets, options, dt and steps as Ray tasks; "
+                                "summarise them; a rerun skips finished cells")
+    swp.add_argument("sweep", help="a sweep file (YAML; see docs/scaleout.md)")
+    swp.add_argument("--out", type=Path, help="folder that receives the sweep folder (default: the sweep's output)")
+    swp.add_argument("--workers", type=worker_count, metavar="N", help="run N cells at once on a local Ray "
+                     "(default: one per CPU)")
+    swp.add_argument("--address", help="run the cells on the Ray cluster at ADDRESS ('auto' or ray://HOST:PORT)")
+    swp.set_defaults(handler=cmd_sweep)
 
     chk = command("check", help="check a graph against targets")
     chk.add_argument("graph", help="a .nir file")

@@ -169,3 +169,26 @@ def counts_figure(name: str, panels: list):
 
 def _shifted(name: str, delay: int) -> str:
     return f"{name}, shifted back {delay} step{'s' if delay != 1 else ''}\n(its delay)" if delay else name
+
+
+def sweep_figure(path: Path, axis: str, groups: dict, metric: str) -> None:
+    """A sweep's plot over ``axis``: accuracy (the target's solid, its reference's dashed) above, ``metric``
+    below, one colour per group (label -> rows sorted by ``axis``)."""
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    for index, (label, rows) in enumerate(groups.items()):
+        colour = f"C{index % 10}"
+        for axes, key, style, name in ((top, "accuracy", "o-", label), (top, "reference_accuracy", "--",
+                                        f"{label}: reference"), (bottom, metric, "o-", label)):
+            points = [(row[axis], row[key]) for row in rows if row.get(key) is not None]
+            if points:
+                axes.plot(*zip(*points), style, color=colour, label=name)
+    top.set_ylabel("accuracy")
+    bottom.set_ylabel(f"outputs' {metric.replace('_', ' ')}\nwith the reference")
+    bottom.set_xlabel(axis.replace("_", " "))
+    bottom.set_xticks(sorted({row[axis] for rows in groups.values() for row in rows}))
+    top.set_title(f"accuracy and agreement against {axis.replace('_', ' ')}", fontsize=10)
+    for axes in (top, bottom):
+        axes.grid(alpha=0.3)
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
+    figure.tight_layout()
+    _save_png(figure, path)

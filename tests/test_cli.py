@@ -23,7 +23,7 @@ def nirdeploy(*args, cwd=None):
 
 
 def test_help_for_every_command():
-    for command in ("run", "check", "draw", "inspect", "targets", "export", "setup"):
+    for command in ("run", "sweep", "check", "draw", "inspect", "targets", "export", "setup"):
         result = nirdeploy(command, "--help")
         assert result.returncode == 0 and "usage: nirdeploy" in result.stdout
 

@@ -6,47 +6,17 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nirdeploy.config import load_config
 from nirdeploy.errors import InvalidArgumentError
 from nirdeploy.run import run_config
 from nirdeploy.scaleout import BOARD, Cluster, shards
+from runs import digits_config, without_times
 
-ROOT = Path(__file__).resolve().parents[1]
 ray = pytest.importorskip("ray", reason="Ray is part of the README's set-up (nirdeploy[ray])")
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def digits_config(tmp_path, name: str, samples: int, targets: dict) -> object:
-    """A shipped digits config on ``samples`` test samples and ``targets``, with thresholds that always pass."""
-    config = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
-    module, _, function = config["model"]["python"].rpartition(":")
-    config["model"]["python"] = f"{(ROOT / 'configs' / module).resolve()}:{function}"
-    config["input"]["dataset"]["samples"] = samples
-    config["targets"], config["thresholds"] = targets, {}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return load_config(path)
-
-
-def without_times(report: dict) -> dict:
-    """A report's figures: everything but the wall times, the paths that name the run folder and the
-    scale-out record."""
-    figures = {k: v for k, v in report.items() if k not in ("timings_s", "graph", "scaleout", "targets")}
-    figures["summary"] = {name: {k: v for k, v in row.items() if k != "wall_s"} for name, row in report["summary"].items()}
-    return figures
 
 
 @given(samples=st.integers(1, 500), workers=st.integers(1, 64))
