@@ -156,4 +156,29 @@ def mixed_taus():
     return graph, n
 
 
+def nmnist_cnn():
+    """The NIR paper's N-MNIST CNN (cnn_sinabs.nir) in its shapes, 8,970 IF neurons, with random weights:
+    2x34x34 -> Conv 16 (5x5, stride 2, padding 1) -> Conv 16 (3x3, padding 1) -> SumPool 2 -> Conv 8 (3x3,
+    padding 1) -> SumPool 2 -> Flatten -> Linear 256 -> Linear 10, an IF after every weight layer."""
+    r = rng(21)
+
+    def conv2d(c_in, c_out, side, kernel, stride):
+        return nir.Conv2d(input_shape=(side, side), weight=r.normal(0, 0.3, (c_out, c_in, kernel, kernel)),
+                          stride=stride, padding=1, dilation=1, groups=1, bias=np.zeros(c_out))
+
+    def if_node(*shape):
+        return nir.IF(r=np.full(shape, 1 / DT), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+
+    def pool():
+        return nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+
+    layers = [("conv1", conv2d(2, 16, 34, 5, 2)), ("if1", if_node(16, 16, 16)),
+              ("conv2", conv2d(16, 16, 16, 3, 1)), ("if2", if_node(16, 16, 16)), ("pool2", pool()),
+              ("conv3", conv2d(16, 8, 8, 3, 1)), ("if3", if_node(8, 8, 8)), ("pool3", pool()),
+              ("flat", nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([8, 4, 4])})),
+              ("fc1", nir.Linear(weight=r.normal(0, 0.2, (256, 128)))), ("if4", if_node(256)),
+              ("fc2", nir.Linear(weight=r.normal(0, 0.2, (10, 256)))), ("if5", if_node(10))]
+    return chain_graph(layers, (2, 34, 34), 10, dt=DT), (2, 34, 34)
+
+
 GRAPHS = {"feedforward": feedforward, "recurrent": recurrent, "conv": conv, "mixed_taus": mixed_taus}

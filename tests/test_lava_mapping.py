@@ -31,18 +31,23 @@ import json
 import re
 import subprocess
 import time
+import tracemalloc
 from pathlib import Path
 
 import nir
 import numpy as np
 import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import nirdeploy
-from graphs import DT, chain_graph, conv, io, recurrent, spikes, uniform_cuba, uniform_if, uniform_lif
+from graphs import DT, chain_graph, conv, io, nmnist_cnn, recurrent, spikes, uniform_cuba, uniform_if, uniform_lif
 from nirdeploy.errors import MemoryBudgetError, TargetError
 from nirdeploy.semantics import resolve
 from nirdeploy.targets import get_target
 from nirdeploy.targets.lava import runtime as lava_runtime
+from nirdeploy.targets.lava.lava_worker.linear import affine_map, trace
 
 W1 = np.array([[1, 2, 0, 1], [2, 1, 1, 0], [0, 1, 2, 2]], dtype=float)
 W2 = np.array([[1, -1, 2], [2, 1, -1], [-1, 2, 1]], dtype=float)
@@ -165,3 +170,65 @@ def test_a_small_budget_refuses_the_plan_before_building_it(monkeypatch):
         nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation")
     monkeypatch.setenv("NIRDEPLOY_MEMORY_BUDGET", "100MB")
     assert nirdeploy.check(graph, "lava", dt=DT).ok
+
+
+@settings(max_examples=60, deadline=None)
+@given(c_in_per_group=st.integers(1, 3), out_per_group=st.integers(1, 3), groups=st.integers(1, 2),
+       height=st.integers(1, 9), width=st.integers(1, 9), kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), padding=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), seed=st.integers(0, 2**16))
+def test_an_unrolled_convolution_is_torchs_convolution_of_each_unit_input(c_in_per_group, out_per_group, groups,
+                                                                          height, width, kernel, stride, padding,
+                                                                          dilation, seed):
+    """Every column of the matrix Lava gets for a Conv2d is torch's conv2d (float64) of one unit input, exactly:
+    each entry is one weight."""
+    c_in, c_out = c_in_per_group * groups, out_per_group * groups
+    span = [d * (k - 1) + 1 for d, k in zip(dilation, kernel)]
+    assume(height + 2 * padding[0] >= span[0] and width + 2 * padding[1] >= span[1])
+    weight = np.random.default_rng(seed).normal(size=(c_out, c_in_per_group, *kernel))
+    node = nir.Conv2d(input_shape=(height, width), weight=weight, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups, bias=np.zeros(c_out))
+    units = torch.eye(c_in * height * width, dtype=torch.float64).reshape(-1, c_in, height, width)
+    expected = torch.nn.functional.conv2d(units, torch.as_tensor(weight), stride=stride, padding=padding,
+                                          dilation=dilation, groups=groups).reshape(len(units), -1).T.numpy()
+    matrix, constant = affine_map([("conv", node)], (c_in, height, width))
+    assert np.array_equal(matrix, expected) and not np.any(constant)
+
+
+@pytest.mark.parametrize("chain", ["conv", "conv pool", "pool conv", "conv flatten linear"])
+def test_the_memory_a_chain_is_said_to_take_bounds_what_building_it_takes(chain):
+    """The budget refuses from ``trace``'s peak: building the matrix must not take more (numpy reports its
+    allocations to tracemalloc)."""
+    shape = (3, 20, 20)
+    nodes = {"conv": nir.Conv2d(input_shape=shape[1:], weight=np.ones((4, 3, 3, 3)), stride=1, padding=1, dilation=1,
+                                groups=1, bias=np.zeros(4)),
+             "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+             "flatten": nir.Flatten(input_type={"input": np.array([4, 20, 20])}, start_dim=0, end_dim=-1),
+             "linear": nir.Linear(weight=np.ones((5, 4 * 20 * 20)))}
+    steps = [(name, nodes[name]) for name in chain.split()]
+    if chain == "pool conv":
+        steps[1] = ("conv", nir.Conv2d(input_shape=(10, 10), weight=np.ones((4, 3, 3, 3)), stride=1, padding=1,
+                                       dilation=1, groups=1, bias=np.zeros(4)))
+    said = trace(steps, shape).peak_bytes
+    tracemalloc.start()
+    try:
+        affine_map(steps, shape)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= said, (peak, said)
+
+
+def test_the_nir_papers_cnn_is_checked_from_kernels_as_torch_convolves():
+    """The paper's N-MNIST CNN: check counts its 8,970 neurons, and the plan's first convolution is torch's
+    (float64) over every unit input."""
+    graph, shape = nmnist_cnn()
+    report = nirdeploy.check(graph, "lava")
+    assert report.ok and report.resources["neurons"]["used"] == 8970
+    plan = get_target("lava").plan(resolve(graph))
+    first = next(p for p in plan.projections if p.post == "if1")
+    conv = graph.nodes["conv1"]
+    units = torch.eye(int(np.prod(shape)), dtype=torch.float64).reshape(-1, *shape)
+    expected = torch.nn.functional.conv2d(units, torch.as_tensor(conv.weight), stride=2, padding=1)
+    gain = plan.populations["if1"].gain[:, None]
+    assert np.array_equal(first.weights, expected.reshape(len(units), -1).T.numpy() * gain)

@@ -3,7 +3,8 @@
 A chain such as AvgPool2d -> Conv2d or SumPool2d -> Flatten -> Affine becomes
 one Lava Dense: Lava's Dense takes spikes, so pooled (non-binary) values cannot
 travel between processes. ``M`` is found by pushing the identity through the
-chain with its biases left out, ``c`` by pushing zeros.
+chain with its biases left out, ``c`` by pushing zeros; a convolution acts as
+its sparse matrix (:func:`conv_matrix`), which a leading convolution simply is.
 
 ``M`` is dense, ``n_out x n_in``, however few synapses it holds (an unrolled
 convolution uses a few per row), so :func:`trace` first works out from the
@@ -28,23 +29,16 @@ def _pair(value) -> tuple:
 
 def _windows(x: np.ndarray, kernel: tuple, stride: tuple, padding: tuple, dilation=(1, 1)) -> np.ndarray:
     """x [B, C, H, W] -> [B, C, H', W', kh, kw]."""
-    x = np.pad(x, [(0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])])
+    if any(padding):
+        x = np.pad(x, [(0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])])
     span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))
     windows = sliding_window_view(x, span, axis=(2, 3))
     return windows[:, :, :: stride[0], :: stride[1], :: dilation[0], :: dilation[1]]
 
 
 def _conv2d(name: str, node: nir.Conv2d, x: np.ndarray, bias: bool) -> np.ndarray:
-    if isinstance(node.padding, str):
-        raise ValueError(f"node '{name}': padding {node.padding!r}; the Lava target takes integer padding")
-    weight = np.asarray(node.weight, dtype=np.float64)
-    groups = int(node.groups)
-    windows = _windows(x, weight.shape[2:], _pair(node.stride), _pair(node.padding), _pair(node.dilation))
-    per_group_out, per_group_in = weight.shape[0] // groups, weight.shape[1]
-    out = np.concatenate([
-        np.einsum("bchwij,ocij->bohw", windows[:, g * per_group_in:(g + 1) * per_group_in],
-                  weight[g * per_group_out:(g + 1) * per_group_out])
-        for g in range(groups)], axis=1)
+    matrix, shape = conv_matrix(name, node, x.shape[1:])
+    out = (matrix @ x.reshape(len(x), -1).T).T.reshape(len(x), *shape)
     return out + np.asarray(node.bias, dtype=np.float64).reshape(1, -1, 1, 1) if bias else out
 
 
@@ -70,12 +64,41 @@ def apply(name: str, node, x: np.ndarray, bias: bool = True) -> np.ndarray:
 
 def affine_map(chain: list, input_shape: tuple) -> tuple:
     """(M [n_out, n_in], c [n_out]) of the nodes ``chain`` ([(name, node)], applied in order). M is the
-    identity pushed through the chain without biases, so that each entry is its weights' product exactly."""
+    identity pushed through the chain without biases, so that each entry is its weights' product exactly;
+    a convolution that comes first is unrolled from its kernel instead (:func:`conv_matrix`, the same
+    numbers without pushing the identity through it)."""
     size = int(np.prod(input_shape))
-    x, c = np.eye(size).reshape((size, *input_shape)), np.zeros((1, *input_shape))
+    c = np.zeros((1, *input_shape))
+    x = None if chain and isinstance(chain[0][1], nir.Conv2d) else np.eye(size).reshape((size, *input_shape))
     for name, node in chain:
-        x, c = apply(name, node, x, bias=False), apply(name, node, c)
+        if x is None:
+            matrix, shape = conv_matrix(name, node, tuple(input_shape))
+            x = matrix.T.toarray().reshape(size, *shape)
+        else:
+            x = apply(name, node, x, bias=False)
+        c = apply(name, node, c)
     return x.reshape(size, -1).T, c.reshape(-1)
+
+
+def conv_matrix(name: str, node: nir.Conv2d, input_shape: tuple) -> tuple:
+    """(sparse [n_out, n_in] matrix, output shape) of a Conv2d without its bias: for each kernel position,
+    its [out channels, in channels] weights (zero across groups) times which rows and columns that tap
+    joins. A tap joins each (output, input) pair of a dim at most once, so every entry is one weight exactly."""
+    weight = np.asarray(node.weight, dtype=np.float64)
+    kernel, stride, padding, dilation = window(name, node)
+    _channels(name, node, input_shape[0])  # refuses a weight whose groups do not take the input's channels
+    groups, (out_channels, per_group_in) = int(node.groups), weight.shape[:2]
+    per_group_out = out_channels // groups
+    total = None
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            channels = sparse.block_diag([weight[g * per_group_out:(g + 1) * per_group_out, :, ky, kx]
+                                          for g in range(groups)], format="csr")
+            rows = _tap(input_shape[1], kernel[0], stride[0], padding[0], dilation[0], ky)
+            columns = _tap(input_shape[2], kernel[1], stride[1], padding[1], dilation[1], kx)
+            term = sparse.kron(sparse.kron(channels, rows), columns, format="csr")
+            total = term if total is None else total + term
+    return total, (out_channels, rows.shape[0], columns.shape[0])
 
 
 # --- the chain from its shapes alone ---------------------------------------------------------------------
@@ -131,11 +154,16 @@ def window(name: str, node) -> tuple:
 def _taps(size: int, kernel: int, stride: int, padding: int, dilation: int) -> sparse.csr_matrix:
     """[outputs, size]: which positions of one dim each output position's window covers (padding covers
     nothing)."""
+    return sum(_tap(size, kernel, stride, padding, dilation, tap) for tap in range(kernel)).tocsr()
+
+
+def _tap(size: int, kernel: int, stride: int, padding: int, dilation: int, tap: int) -> sparse.csr_matrix:
+    """[outputs, size]: the position of one dim that window position ``tap`` of each output covers, if any."""
     outputs = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
     if outputs < 1:
         raise ValueError(f"a window of {kernel} (dilation {dilation}, padding {padding}) does not fit a dim of "
                          f"{size}")
-    out, tap = np.meshgrid(np.arange(outputs), np.arange(kernel), indexing="ij")
+    out = np.arange(outputs)
     position = out * stride - padding + tap * dilation
     inside = (position >= 0) & (position < size)
     return sparse.csr_matrix((np.ones(int(inside.sum())), (out[inside], position[inside])), shape=(outputs, size))
@@ -200,9 +228,11 @@ def trace(chain: list, input_shape: tuple) -> Trace:
     dims = [[sparse.identity(d, format="csr")] for d in shape]
     shapes, rows = [shape], math.prod(shape) + 1
     # affine_map's peak: the identity and its copy first, then per node its input, its padded copy and up to
-    # three results (the product, the bias added, the groups joined); the last node's result twice more.
-    widths = [2 * math.prod(shape)]
-    for name, node in chain:
+    # three results (the product, the bias added, the groups joined); the last node's result twice more. A
+    # convolution that comes first is unrolled instead: its matrix, a transposed copy and their sum's terms.
+    unrolled = bool(chain) and isinstance(chain[0][1], nir.Conv2d)
+    widths = [] if unrolled else [2 * math.prod(shape)]
+    for index, (name, node) in enumerate(chain):
         before = shape
         if isinstance(node, (nir.Affine, nir.Linear)):
             shape, dims = _weights(name, node, shape, dims)
@@ -210,7 +240,9 @@ def trace(chain: list, input_shape: tuple) -> Trace:
             shape, dims = _flatten(node, shape, dims)
         else:
             shape, dims = _spatial(name, node, shape, dims)
-        widths.append(math.prod(before) + _padded_size(node, before) + 3 * math.prod(shape))
+        first_unrolled = unrolled and index == 0
+        widths.append(3 * math.prod(shape) if first_unrolled else
+                      math.prod(before) + _padded_size(node, before) + 3 * math.prod(shape))
         shapes.append(shape)
     widths.append(3 * math.prod(shape))
     factors = [factor for dim in dims for factor in dim]

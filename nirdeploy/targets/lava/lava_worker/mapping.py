@@ -331,14 +331,17 @@ def quantise_weights(weights: np.ndarray, vth: int, bits: int = WEIGHT_BITS) -> 
     with mixed signs multiples of 2 ** (9 - bits) in -256..256 - 2 ** (9 - bits), with one sign multiples of
     2 ** (8 - bits) up to 256 - 2 ** (8 - bits) in size. Lava's truncation then leaves them as they are.
     weight_exp stays 0, as netx's integer weights need."""
-    target = np.asarray(weights, dtype=np.float64) * vth
-    mixed = np.min(target) < 0 < np.max(target)
+    weights = np.asarray(weights, dtype=np.float64)
+    held = weights != 0  # an unrolled convolution is mostly zeros, which stay 0 and add no error
+    target = weights[held] * vth
+    mixed = target.size > 0 and np.min(target) < 0 < np.max(target)
     step = weight_step(bits, mixed)
     high = 256 - step
-    mant = np.clip(np.round(target / step) * step, -256 if mixed else -high, high)
-    rms = np.sqrt(np.mean(target**2))
-    error = np.sqrt(np.mean((mant - target) ** 2)) / rms if rms > 0 else 0.0
-    return mant.astype(np.int32), float(error)
+    mant = np.zeros(weights.shape, dtype=np.int32)
+    mant[held] = np.clip(np.round(target / step) * step, -256 if mixed else -high, high)
+    power = np.sum(target**2)
+    error = np.sqrt(np.sum((mant[held] - target) ** 2) / power) if power > 0 else 0.0
+    return mant, float(error)
 
 
 def fixed_bias(name: str, bias: np.ndarray) -> tuple:
