@@ -23,7 +23,7 @@ from .draw import draw_graph
 from .deploy import check_options
 from .errors import ConfigError, ExampleInputError, InvalidArgumentError, NirdeployError, TargetError
 from .files import atomic_path, file_stem
-from .graphfile import read_graph
+from .graphfile import read_graph, write_graph
 from .report import write_report
 from .semantics import load
 from .targets import get_target
@@ -108,7 +108,7 @@ def prepare_graph(config: RunConfig, folder: Path) -> tuple:
     elif isinstance(model := load_python_model(config.python, config.weights, config.source.parent,
                                                f"config {config.source}: key 'model.python'"), nir.NIRGraph):
         with atomic_path(path) as partial:
-            nir.write(partial, model)  # a graph another framework's exporter wrote
+            write_graph(partial, model)  # a graph another framework's exporter wrote
     elif config.example_shape is None:
         raise ConfigError(f"config {config.source}: key 'model.example_shape' is missing; exporting a torch model needs it")
     else:

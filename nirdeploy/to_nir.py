@@ -25,6 +25,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from .errors import ExampleInputError, OutputExistsError, UnsupportedModuleError, spell
 from .files import atomic_path
+from .graphfile import write_graph
 from .semantics import check_dt, graph_metadata
 from .neurons import CubaLIFNeuron, IFNeuron, LIFNeuron, NeuronPopulation
 
@@ -68,8 +69,7 @@ def export_to_nir(
     graph = _GraphBuilder(gm, dt, batch_dims=2 if is_multi_step(net) else 1).build()
     if save_path is not None:
         with atomic_path(save_path) as partial:
-            # gzip level 1: measured 30% faster than h5py's default level 4 for 5% more bytes.
-            nir.write(partial, graph, compression="gzip", compression_opts=1)
+            write_graph(partial, graph)
     return graph
 
 

@@ -2,6 +2,7 @@
 
 import inspect
 
+import h5py
 import nir
 import numpy as np
 import pytest
@@ -112,3 +113,44 @@ def test_two_heads_become_two_outputs():
     with torch.no_grad():
         expected, actual = net(x), gm(x)
     assert all(torch.equal(a, e) for a, e in zip(actual, expected, strict=True))
+
+
+def conv_net_with_large_layers():
+    """Conv -> LIF over 8 x 16 x 16 = 2048 neurons: per-neuron constants large enough to be stored as one value."""
+    torch.manual_seed(3)
+    net = nn.Sequential(layer.Conv2d(2, 8, 3, padding=1), neuron.LIFNode(tau=2.0, v_reset=-0.1),
+                        layer.Conv2d(8, 4, 3, padding=1), neuron.IFNode())
+    for conv in (net[0], net[2]):
+        conv.weight.data *= 4.0
+    return net
+
+
+def datasets(path) -> dict:
+    found = {}
+    with h5py.File(path, "r") as file:
+        file.visititems(lambda name, item: found.update({name: (item.dtype, item[()])})
+                        if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+def test_our_file_holds_what_nir_write_writes_and_spikingjelly_runs_it(tmp_path):
+    """The datasets of nir.write's file of the same graph, value for value and dtype for dtype; the constant
+    per-neuron arrays take no storage; SpikingJelly's importer gives the original network's spikes."""
+    net = conv_net_with_large_layers()
+    path = tmp_path / "ours.nir"
+    graph = nirdeploy.export_to_nir(net, torch.zeros(1, 2, 16, 16), save_path=path)
+    nir.write(tmp_path / "nir.nir", graph)
+    ours, theirs = datasets(path), datasets(tmp_path / "nir.nir")
+    assert ours.keys() == theirs.keys()
+    for name, (dtype, value) in theirs.items():
+        assert ours[name][0] == dtype and np.array_equal(ours[name][1], value), name
+    with h5py.File(path, "r") as file:
+        assert file["node/nodes/1/tau"].shape == (8, 16, 16) and file["node/nodes/1/tau"].id.get_storage_size() == 0
+    x = spike_input((2, 16, 16), steps=20)
+    expected, _ = run(net, x, "s")
+    imported, state, outs = sj_import(path), None, []
+    with torch.no_grad():
+        for x_t in x:
+            out, state = imported(x_t, state)
+            outs.append(out)
+    assert expected.sum() > 0 and torch.equal(torch.stack(outs), expected)
