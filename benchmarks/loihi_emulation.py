@@ -1,4 +1,4 @@
-"""Loihi 2 fixed point: Lava's own simulator against nirdeploy's torch emulation (``simulator='emulation'``).
+"""Loihi 2 fixed point: Lava's own simulator against nirdeploy's compiled emulation (``simulator='emulation'``).
 
 A 100-1000-10 LIF MLP (1010 neurons), T steps, batch 1 and larger batches. Lava is the
 real Lava target (deploy, its worker subprocess, network build, compilation and run),

@@ -3,7 +3,7 @@
 The two trained digits networks (examples/digits/models.py) run the rate-coded test split on
 every target that takes them and whose runtime is ready here: the MLP (configs/digits_mlp.yaml)
 on the reference, snnTorch and Xylo; the conv net (configs/digits_conv.yaml) on the reference,
-snnTorch and Lava in floating and fixed point, and nirdeploy's torch emulation of Loihi's fixed
+snnTorch and Lava in floating and fixed point, and nirdeploy's compiled emulation of Loihi's fixed
 point. For each, the time per sample is measured for
 T = 40, 80, 160 (trained network) and for three widths (untrained networks of the same shape,
 weights scaled up so that they spike: only the time is of interest). Wall time includes

@@ -24,7 +24,7 @@ WHAT = {
     "xylo:syns65302/float": "float, Xylo's bit-shift decays",
     "lava": "Lava, floating point",
     "lava/fixed": "Lava, Loihi 2 fixed point",
-    "lava/emulation": "nirdeploy's torch emulation of that fixed point",
+    "lava/emulation": "nirdeploy's compiled emulation of that fixed point",
 }
 
 

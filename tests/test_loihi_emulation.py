@@ -1,4 +1,4 @@
-"""The torch emulation of Loihi 2's fixed point (``simulator='emulation'``) against Lava's own fixed-point run.
+"""The compiled emulation of Loihi 2's fixed point (``simulator='emulation'``) against Lava's own fixed-point run.
 
 The truth is lava-nc 0.10.0's bit-accurate models, run for real in nirdeploy's Lava
 runtime (the fixture creates it where scripts/setup.sh has not): spikes of every layer
@@ -20,12 +20,11 @@ from nirdeploy.targets.lava.lava_worker.mapping import population
 from nirdeploy.semantics import resolve, resolve_node
 from nirdeploy.targets import get_target
 from nirdeploy.targets.lava import runtime as lava_runtime
-from nirdeploy.targets.lava.emulation import CHUNK, emulate
+from nirdeploy.targets.lava.emulation import emulate
 from graphs import DT, GRAPHS, affine, cuba, io, lif, rng, spikes
 from numpy_loihi import loihi_fixed_point
 
 STEPS = 300
-assert STEPS > CHUNK  # the input drive is computed in blocks of CHUNK steps: cross a boundary
 
 
 @pytest.fixture(scope="module", autouse=True)

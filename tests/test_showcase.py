@@ -33,7 +33,7 @@ def test_trained_digits_networks_reproduce_the_readme(name, minimum, tmp_path):
     assert summary["snntorch"]["output_train_match"] == 1.0
     if name == "digits_conv":  # Lava in floating point: the reference's spikes, one step later per hop
         assert summary["lava"]["output_train_match"] == 1.0
-        # The torch emulation of Loihi's fixed point gives Lava's own fixed-point spikes.
+        # The compiled emulation of Loihi's fixed point gives Lava's own fixed-point spikes.
         outputs = {row["target"]: row for row in result.report["agreement"]["rows"] if row["kind"] == "output"}
         for metric in ("spike_train_match", "spikes_target", "first_divergence"):
             assert outputs["lava/emulation"][metric] == outputs["lava/fixed"][metric]

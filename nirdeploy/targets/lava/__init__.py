@@ -33,7 +33,7 @@ from ...semantics import Semantics
 from ...validate import BUDGET_VARIABLE, format_bytes, memory_budget, require_within_budget
 from .. import Deployment, Problem, Target
 from . import runtime
-from .emulation import emulate
+from .emulation import Emulator
 from .lava_worker.mapping import WEIGHT_BITS, MappingError, layout, population, with_projections
 from .lava_worker.netx import write_netx
 from .worker import run_worker
@@ -211,7 +211,7 @@ class LavaTarget(Target):
                 artifacts["netx"] = Path(netx_path)
         except MappingError as error:
             raise TargetError(f"Loihi's fixed point or netx's file cannot hold this graph: {error}") from None
-        simulate = _emulation if simulator == "emulation" else _lava_simulation(precision, timeout)
+        simulate = _emulation(plan) if simulator == "emulation" else _lava_simulation(precision, timeout)
         return Deployment(self.name, plan, _runner(semantics.graph, plan, simulate), artifacts)
 
     def write_hardware(self, deployment: Deployment, folder) -> list:
@@ -298,5 +298,10 @@ def _lava_simulation(precision: str, timeout: float):
     return simulate
 
 
-def _emulation(plan, arrays: dict, steps: int, progress: bool) -> dict:  # no bar: it takes milliseconds
-    return emulate(plan, {name: torch.from_numpy(x).reshape(steps, x.shape[1], -1) for name, x in arrays.items()})
+def _emulation(plan):
+    emulator = Emulator(plan)
+
+    def simulate(plan, arrays: dict, steps: int, progress: bool) -> dict:  # no bar: it takes milliseconds
+        return emulator.run(arrays)
+
+    return simulate

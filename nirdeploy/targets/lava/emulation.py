@@ -1,12 +1,12 @@
-"""Loihi 2's fixed-point CUBA LIF and Dense arithmetic in torch: lava-nc's bit-accurate models, vectorised.
+"""Loihi 2's fixed-point CUBA LIF and Dense arithmetic, compiled: lava-nc's bit-accurate models in one numba kernel.
 
 Runs a Lava target's plan (``lava_worker.mapping.Plan``) with the integer
 parameters the plan computes for Lava itself (``Plan.fixed_population``,
-``Plan.fixed_weights``), every sample of a batch at once, one update per step,
-on Lava's timeline (docs/lava.md, "Fixed point" and "Mapping"). Per Lava step
-``t`` and population (lava-nc 0.10.0, ``PyLifModelBitAcc``, ``PyDenseModelBitAcc``):
+``Plan.fixed_weights``), on Lava's timeline (docs/lava.md, "Fixed point" and
+"Mapping"). Per Lava step ``t`` and population (lava-nc 0.10.0, ``PyLifModelBitAcc``,
+``PyDenseModelBitAcc``):
 
-    a_in[t] = sum over projections of W s_pre[t - 1]   (each Dense delivers one step late)
+    a_in[t] = sum over projections of W s_pre[t - 1]   (each Dense delivers one step late; s_pre as bool)
               + bias, from step ``depth`` on            (CubaLIF's Affine bias through its current)
     u[t] = trunc0(u[t-1] (4096 - (du + 1)) / 4096) + (a_in[t] << 6)        wraps past +-2**23
     v[t] = trunc0(v[t-1] (4096 - dv) / 4096) + u[t] + (bias_mant << bias_exp), from step ``depth`` on
@@ -17,15 +17,15 @@ with ``v[depth - 1]`` set to the population's initial potential (``v_init``) whe
 off the reset value, as the worker sets Lava's v between run segments.
 
 ``trunc0`` rounds towards zero (Lava: sign times the right-shifted magnitude). All
-populations share one state vector, so that the neuron update of a step is the same few
-tensor operations however many layers there are. Values are integers held in float64, exact below 2**53
-(``u`` times a decay stays below 2**36), so that decays are a multiplication by the exact
-binary fraction ``keep / 4096`` and a truncation, and weights are float matrix products
-(``<< 6`` folded into them). Inputs are known in advance: their drive is computed for a
-block of steps at once. u's wrap is applied only where the weights can reach it.
+values are int64, as in Lava. All populations share one state vector and all
+projections one table of weights by source (Input neurons, then population neurons),
+so that a step is one loop over the sources that spiked, adding their rows of
+weights, and one loop over the neurons; each sample of a batch runs on its own,
+as Lava's copies of the network do. The kernel is compiled by numba on its first
+call and cached on disk for later processes.
 """
 
-from contextlib import contextmanager
+from functools import cache
 
 import numpy as np
 import torch
@@ -33,9 +33,7 @@ import torch
 UV_LIMIT = 2**23  # u and v are 24-bit
 DECAY_UNIT = 4096  # decays are 12-bit fractions
 SHIFT = 6  # Loihi MSB-aligns a_in and vth with u and v by 6 bits
-EXACT_FLOAT32 = 2**24  # a float32 matrix product is exact while every sum stays below this
-CHUNK = 256  # steps whose input drive is computed at once, at most
-DRIVE_VALUES = 2**20  # and at most this many values (8 MiB)
+GAP = 8  # zeros a run of weights may hold rather than start another run
 
 
 def lava_clipped(weights: np.ndarray, post_groups: list, pre_groups: list) -> np.ndarray:
@@ -51,8 +49,8 @@ def lava_clipped(weights: np.ndarray, post_groups: list, pre_groups: list) -> np
 
 
 def _neurons(plan) -> tuple:
-    """(slices of each population in the shared state, per-neuron parameters as float64 tensors)."""
-    keys = ("u_scale", "v_scale", "threshold", "leak", "bias", "depth", "start")
+    """(slices of each population in the shared state, per-neuron int64 parameters)."""
+    keys = ("u_keep", "v_keep", "threshold", "leak", "bias", "depth", "start")
     slices, columns, start = {}, {key: [] for key in keys}, 0
     for name, pop in plan.populations.items():
         slices[name] = slice(start, start + pop.size)
@@ -62,112 +60,148 @@ def _neurons(plan) -> tuple:
         if name in plan.biases:
             column = plan.fixed_weights(np.asarray(plan.biases[name], dtype=np.float64)[:, None], name)[0]
             bias = lava_clipped(column, pop.groups, [np.arange(1)])[:, 0]
-        columns["u_scale"].append((DECAY_UNIT - (p["du"] + 1)) / DECAY_UNIT)
-        columns["v_scale"].append((DECAY_UNIT - p["dv"]) / DECAY_UNIT)
+        columns["u_keep"].append(DECAY_UNIT - (p["du"] + 1) + np.zeros(pop.size))
+        columns["v_keep"].append(DECAY_UNIT - p["dv"] + np.zeros(pop.size))
         columns["threshold"].append(np.full(pop.size, p["vth"] << SHIFT))
         columns["leak"].append(p["bias_mant"].astype(np.int64) << p["bias_exp"])
         columns["bias"].append(bias * 2**SHIFT)
         columns["depth"].append(np.full(pop.size, pop.depth))
         columns["start"].append(p["v_init"])
-    return slices, {key: torch.as_tensor(np.concatenate(value), dtype=torch.float64) for key, value in columns.items()}
+    neuron = {key: np.concatenate(value).astype(np.int64) for key, value in columns.items()}
+    # v is set in a population's first step wherever some population of that depth starts off 0
+    neuron["sets_v"] = np.isin(neuron["depth"], neuron["depth"][neuron["start"] != 0])
+    return slices, neuron
 
 
-def _projections(plan, slices: dict) -> list:
-    """(pre, post slice, W^T << 6) per projection, in Lava's integer weights, float32 where that is exact."""
-    found = []
+def _weights_by_source(plan, slices: dict) -> tuple:
+    """(source offsets of the Inputs, number of sources, (source, neuron, W << 6) of every nonzero weight in
+    source then neuron order); sources are the Inputs' neurons in plan order, then the populations' neurons;
+    weights are Lava's integers, summed where projections meet."""
+    offsets, size = {}, 0
+    for name, n in plan.inputs.items():
+        offsets[name], size = size, size + n
+    rows, columns, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for p in plan.projections:
-        pre_groups = plan.populations[p.pre].groups if p.pre in plan.populations else [np.arange(plan.inputs[p.pre])]
+        is_input = p.pre in plan.inputs
+        pre_groups = [np.arange(plan.inputs[p.pre])] if is_input else plan.populations[p.pre].groups
         weights = lava_clipped(plan.fixed_weights(p.weights, p.post)[0], plan.populations[p.post].groups, pre_groups)
-        weights = weights.astype(np.float64) * 2**SHIFT
-        exact = torch.float32 if np.abs(weights).sum(axis=1).max() < EXACT_FLOAT32 else torch.float64
-        found.append((p.pre, slices[p.post], torch.as_tensor(weights.T, dtype=exact)))
-    return found
+        post, pre = np.nonzero(weights)
+        rows.append(pre + (offsets[p.pre] if is_input else size + slices[p.pre].start))
+        columns.append(post + slices[p.post].start)
+        values.append(weights[post, pre].astype(np.int64) << SHIFT)
+    neurons = sum(pop.size for pop in plan.populations.values())
+    keys, where = np.unique(np.concatenate(rows) * neurons + np.concatenate(columns), return_inverse=True)
+    summed = np.bincount(where, weights=np.concatenate(values), minlength=len(keys)).astype(np.int64)  # exact
+    return offsets, size + neurons, (keys // neurons, keys % neurons, summed)
 
 
-def _may_wrap(neuron: dict, projections: list) -> bool:
-    """Whether u can pass 2**23: each step adds at most A = sum |W << 6| + |bias << 6| and keeps at most
-    ``u_scale`` of u, so |u| stays below A / (1 - u_scale)."""
-    drive = neuron["bias"].abs().clone()
-    for _, post, w_t in projections:
-        drive[post] += w_t.abs().sum(dim=0).to(torch.float64)
-    return bool(torch.any(drive / (1 - neuron["u_scale"]) > UV_LIMIT))
+def _runs(sources: int, weights: tuple) -> tuple:
+    """The weights as runs of consecutive neurons per source, holding zeros where a gap is at most GAP: (each
+    source's first run, each run's first neuron and first weight, the weights run after run), so that the
+    kernel adds a run as one contiguous slice, which the compiler vectorises."""
+    source, neuron, value = weights
+    opens = np.ones(len(source), dtype=bool)
+    opens[1:] = (source[1:] != source[:-1]) | (neuron[1:] - neuron[:-1] > GAP)
+    first = np.flatnonzero(opens)
+    last = np.append(first[1:], len(source)) - 1
+    weight_starts = np.concatenate([[0], np.cumsum(neuron[last] - neuron[first] + 1)]).astype(np.int64)
+    run_of = np.cumsum(opens) - 1
+    run_weights = np.zeros(weight_starts[-1], dtype=np.int64)
+    run_weights[weight_starts[run_of] + neuron - neuron[first][run_of]] = value
+    source_starts = np.zeros(sources + 1, dtype=np.int64)
+    np.cumsum(np.bincount(source[first], minlength=sources), out=source_starts[1:])
+    if len(value) and np.bincount(neuron, weights=np.abs(value)).max() < 2**31:  # no a_in can pass int32
+        run_weights = run_weights.astype(np.int32)  # twice the additions per instruction
+    return source_starts, neuron[first].astype(np.int64), weight_starts, run_weights
 
 
-def _wrapped(u: torch.Tensor) -> torch.Tensor:
-    """lava-nc's wrap of u: above 2**23 subtract 2**24, at or below -2**23 add 2**24 (once, as Lava does)."""
-    return torch.where(u > UV_LIMIT, u - 2 * UV_LIMIT, torch.where(u <= -UV_LIMIT, u + 2 * UV_LIMIT, u))
+class Emulator:
+    """A plan's integer parameters and weights, prepared once; :meth:`run` runs batches of inputs."""
+
+    def __init__(self, plan):
+        self.slices, neuron = _neurons(plan)
+        self.offsets, sources, weights = _weights_by_source(plan, self.slices)
+        self.inputs = sum(plan.inputs.values())
+        self.runs = _runs(sources, weights)
+        self.neuron = [neuron[key] for key in ("u_keep", "v_keep", "threshold", "leak", "bias", "depth", "sets_v",
+                                               "start")]
+
+    def run(self, inputs: dict, states: bool = False):
+        """Population -> ``[T, B, n]`` spikes (uint8, Lava's timeline) for ``inputs`` (Input node -> ``[T, B, n]``
+        spikes, any nonzero a spike as Lava's Dense reads it); with ``states``, also population -> (u, v), each
+        ``[T, B, n]`` int64, after each step."""
+        steps, batch = next(iter(inputs.values())).shape[:2]
+        received = np.zeros((batch, steps, self.inputs), dtype=np.bool_)  # at t: the inputs of step t - 1
+        for name, start in self.offsets.items():
+            x = np.asarray(inputs[name]).reshape(steps, batch, -1)
+            received[:, 1:, start : start + x.shape[2]] = x[:-1].transpose(1, 0, 2) != 0
+        size = len(self.neuron[0])
+        out = np.zeros((steps, batch, size), dtype=np.uint8)
+        record = np.zeros((2, steps if states else 0, batch, size), dtype=np.int64)
+        _kernel()(received, *self.runs, *self.neuron, out, record, states)
+        out = torch.from_numpy(out)
+        layers = {name: out[:, :, part] for name, part in self.slices.items()}
+        if not states:
+            return layers
+        record = torch.from_numpy(record)
+        return layers, {name: (record[0, :, :, part], record[1, :, :, part]) for name, part in self.slices.items()}
 
 
 def emulate(plan, inputs: dict, states: bool = False):
-    """Population -> ``[T, B, n]`` spikes (uint8, Lava's timeline) for ``inputs`` (Input node -> ``[T, B, n]``
-    0/1 tensor); with ``states``, also population -> (u, v), each ``[T, B, n]`` int64, after each step."""
-    with _one_thread():
-        return _emulate(plan, inputs, states)
+    """:meth:`Emulator.run` of ``plan``."""
+    return Emulator(plan).run(inputs, states)
 
 
-def _emulate(plan, inputs: dict, states: bool):
-    steps, batch = next(iter(inputs.values())).shape[:2]
-    slices, neuron = _neurons(plan)
-    size = len(neuron["depth"])
-    projections = _projections(plan, slices)
-    from_layers = [(slices[pre], post, w_t) for pre, post, w_t in projections if pre not in inputs]
-    may_wrap, leaks = _may_wrap(neuron, projections), bool(torch.any(neuron["leak"] != 0))
-    carries = bool(torch.any(neuron["u_scale"] != 0))  # IF and LIF alone keep nothing of u (du = 4095)
-    inputs = {name: x.reshape(steps, batch, -1) for name, x in inputs.items()}
-    u, v = torch.zeros(batch, size, dtype=torch.float64), torch.zeros(batch, size, dtype=torch.float64)
-    spikes = torch.zeros(batch, size)
-    out = torch.zeros(steps, batch, size, dtype=torch.uint8)
-    record = torch.zeros(2, steps if states else 0, batch, size, dtype=torch.float64)
-    all_on = int(neuron["depth"].max())
-    chunk = max(1, min(CHUNK, DRIVE_VALUES // (batch * size)))
-    starts = {int(depth): neuron["depth"] == depth for depth in torch.unique(neuron["depth"][neuron["start"] != 0])}
-    for t in range(steps):
-        if t in starts:  # v starts where its producer starts it, in the population's first step
-            v[:, starts[t]] = neuron["start"][starts[t]]
-        if t % chunk == 0:
-            drive = _drive(neuron, inputs, projections, t, min(steps, t + chunk), batch)
-        a_in = drive[t % chunk]  # already << 6
-        for pre, post, w_t in from_layers:
-            a_in[:, post] += spikes[:, pre].to(w_t.dtype) @ w_t
-        u = u.mul_(neuron["u_scale"]).trunc_().add_(a_in) if carries else a_in
-        if may_wrap:
-            u = _wrapped(u)
-        v = v.mul_(neuron["v_scale"]).trunc_().add_(u)
-        if leaks:  # each population's leak starts at its depth
-            v += neuron["leak"] if t >= all_on else neuron["leak"] * (neuron["depth"] <= t)
-        v.clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
-        fired = torch.gt(v, neuron["threshold"], out=out[t])
-        spikes = fired.float()
-        v.mul_(1 - spikes)  # reset to 0 (masked_fill_ took 2.5 times as long at batch 64)
-        if states:
-            record[0, t], record[1, t] = u, v
-    layers = {name: out[:, :, part] for name, part in slices.items()}
-    if not states:
-        return layers
-    return layers, {name: (record[0, :, :, part].long(), record[1, :, :, part].long()) for name, part in slices.items()}
+@cache
+def _kernel():
+    """The compiled step loop (numba imported here: deploying to the other targets never pays for it). Its
+    inner loops index views from 0 and do not branch, which lets LLVM vectorise them."""
+    import numba
 
+    @numba.njit(cache=True, nogil=True)
+    def add(a_in, weights, first, start, stop):
+        into, run = a_in[first : first + stop - start], weights[start:stop]
+        for k in range(stop - start):
+            into[k] += run[k]
 
-def _drive(neuron: dict, inputs: dict, projections: list, start: int, stop: int, batch: int) -> torch.Tensor:
-    """a_in << 6 for steps start..stop - 1 from the inputs (the spikes of the step before, as Dense sends them)
-    and from CubaLIF's Affine biases (on from each population's depth)."""
-    drive = torch.zeros(stop - start, batch, len(neuron["depth"]), dtype=torch.float64)
-    for pre, post, w_t in projections:
-        if pre in inputs and stop > 1:
-            sent = inputs[pre][max(start - 1, 0) : stop - 1].to(w_t.dtype) @ w_t
-            drive[stop - start - len(sent) :, :, post] += sent
-    if torch.any(neuron["bias"] != 0):
-        on = neuron["depth"] <= torch.arange(start, stop, dtype=torch.float64)[:, None]
-        drive += (neuron["bias"] * on)[:, None, :]
-    return drive
+    @numba.njit(cache=True, nogil=True)
+    def truncated(product):  # towards zero, / 4096: a negative product is rounded up before the shift
+        return (product + ((product >> 63) & (DECAY_UNIT - 1))) >> 12
 
+    @numba.njit(cache=True, nogil=True)
+    def update(u, v, fired, a_in, u_keep, v_keep, threshold, leak, bias, depth, t):
+        for i in range(len(u)):
+            on = depth[i] <= t
+            x = truncated(u[i] * u_keep[i]) + a_in[i] + bias[i] * on
+            x = x - 2 * UV_LIMIT * (x > UV_LIMIT) + 2 * UV_LIMIT * (x <= -UV_LIMIT)
+            u[i] = x
+            y = min(max(truncated(v[i] * v_keep[i]) + x + leak[i] * on, -UV_LIMIT + 1), UV_LIMIT - 1)
+            fired[i] = y > threshold[i]
+            v[i] = 0 if fired[i] else y
 
-@contextmanager
-def _one_thread():
-    """The emulation's tensors are small, too small for torch's threads: measured on 2 busy cores,
-    torch.trunc of [16, 1010] float64 took 0.94 ms with 2 threads and 12 us with 1."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    @numba.njit(cache=True, nogil=True)
+    def run(received, source_starts, run_neurons, weight_starts, weights, u_keep, v_keep, threshold, leak, bias,
+            depth, sets_v, v_start, out, record, states):
+        batch, steps, n_inputs = received.shape
+        size = len(depth)
+        a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
+        fired = np.zeros(size, np.bool_)
+        last_start = depth.max() if size else 0
+        for b in range(batch):
+            u[:], v[:], fired[:] = 0, 0, False
+            for t in range(steps):
+                a_in[:] = 0
+                for source in range(n_inputs + size):  # the spikes of step t - 1: each Dense is one step late
+                    if received[b, t, source] if source < n_inputs else fired[source - n_inputs]:
+                        for r in range(source_starts[source], source_starts[source + 1]):
+                            add(a_in, weights, run_neurons[r], weight_starts[r], weight_starts[r + 1])
+                if t <= last_start:
+                    for i in range(size):
+                        if sets_v[i] and depth[i] == t:
+                            v[i] = v_start[i]
+                update(u, v, fired, a_in, u_keep, v_keep, threshold, leak, bias, depth, t)
+                out[t, b] = fired
+                if states:
+                    record[0, t, b], record[1, t, b] = u, v
+
+    return run
