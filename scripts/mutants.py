@@ -82,8 +82,9 @@ MUTANTS = [
            "targets/snntorch.py", 'if d.threshold_test == ">=":', "if False:", ("tests/test_ties.py",
                                                                                  "tests/test_snntorch_target.py")),
     Mutant("emulation-ge", "the Loihi emulation fires on v >= vth << 6", "targets/lava/emulation.py",
-           'fired = torch.gt(v, neuron["threshold"], out=out[t])', 'fired = torch.ge(v, neuron["threshold"], out=out[t])',
-           LAVA),
+           "fired[i] = y > threshold[i]", "fired[i] = y >= threshold[i]", LAVA),
+    Mutant("emulation-floor", "the emulation's decays round towards -inf instead of towards 0", "targets/lava/emulation.py",
+           "((product >> 63) & (DECAY_UNIT - 1))", "0", LAVA),
     # --- the Loihi mapping ---------------------------------------------------------------------------------------
     Mutant("lava-u-decay", "Loihi's du loses its -1 (the bit-accurate model decays u by du + 1)",
            "targets/lava/lava_worker/mapping.py", "astype(np.int64) - 1  # the bit-accurate",
@@ -97,7 +98,7 @@ MUTANTS = [
            "targets/lava/lava_worker/mapping.py", "leak = (per_neuron(d.drive) - dv * per_neuron(d.v_reset)) / span",
            "leak = per_neuron(d.drive) / span", LAVA),
     Mutant("emulation-u-decay", "the emulation decays u by du instead of du + 1", "targets/lava/emulation.py",
-           '(DECAY_UNIT - (p["du"] + 1)) / DECAY_UNIT', '(DECAY_UNIT - p["du"]) / DECAY_UNIT', LAVA),
+           'DECAY_UNIT - (p["du"] + 1)', 'DECAY_UNIT - p["du"]', LAVA),
     # --- the Xylo mapping ----------------------------------------------------------------------------------------
     Mutant("xylo-channel-ignored", "quantisation='channel' silently runs Rockpool's global quantiser", "targets/xylo.py",
            'quantiser = global_quantize if quantisation == "global" else channel_quantize',

@@ -20,7 +20,7 @@ from nirdeploy.targets.lava.lava_worker.mapping import population
 from nirdeploy.semantics import resolve, resolve_node
 from nirdeploy.targets import get_target
 from nirdeploy.targets.lava import runtime as lava_runtime
-from nirdeploy.targets.lava.emulation import emulate
+from nirdeploy.targets.lava.emulation import Emulator
 from graphs import DT, GRAPHS, affine, cuba, io, lif, rng, spikes
 from numpy_loihi import loihi_fixed_point
 
@@ -71,7 +71,7 @@ def lava_states(graph, x: torch.Tensor, folder: Path, producer=None) -> dict:
 def emulated_states(graph, x: torch.Tensor, producer=None) -> dict:
     plan = get_target("lava").plan(resolve(graph, DT, producer))
     (source,) = plan.inputs
-    _, states = emulate(plan, {source: x.reshape(len(x), x.shape[1], -1)}, states=True)
+    _, states = Emulator(plan).run({source: x.reshape(len(x), x.shape[1], -1)}, states=True)
     return states
 
 

@@ -60,8 +60,8 @@ def _neurons(plan) -> tuple:
         if name in plan.biases:
             column = plan.fixed_weights(np.asarray(plan.biases[name], dtype=np.float64)[:, None], name)[0]
             bias = lava_clipped(column, pop.groups, [np.arange(1)])[:, 0]
-        columns["u_keep"].append(DECAY_UNIT - (p["du"] + 1) + np.zeros(pop.size))
-        columns["v_keep"].append(DECAY_UNIT - p["dv"] + np.zeros(pop.size))
+        columns["u_keep"].append(np.broadcast_to(DECAY_UNIT - (p["du"] + 1), pop.size))
+        columns["v_keep"].append(np.broadcast_to(DECAY_UNIT - p["dv"], pop.size))
         columns["threshold"].append(np.full(pop.size, p["vth"] << SHIFT))
         columns["leak"].append(p["bias_mant"].astype(np.int64) << p["bias_exp"])
         columns["bias"].append(bias * 2**SHIFT)
@@ -145,11 +145,6 @@ class Emulator:
             return layers
         record = torch.from_numpy(record)
         return layers, {name: (record[0, :, :, part], record[1, :, :, part]) for name, part in self.slices.items()}
-
-
-def emulate(plan, inputs: dict, states: bool = False):
-    """:meth:`Emulator.run` of ``plan``."""
-    return Emulator(plan).run(inputs, states)
 
 
 @cache
