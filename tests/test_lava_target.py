@@ -16,8 +16,9 @@ import pytest
 import torch
 
 import nirdeploy
-from graphs import DT, GRAPHS, affine, cuba, feedforward, io, lif, mixed_taus, rng, spikes, uniform_lif
+from graphs import DT, GRAPHS, affine, cuba, feedforward, io, lif, mixed_taus, nmnist_cnn, rng, spikes, uniform_lif
 from hand_offs import netx_reader_spikes
+from nirdeploy.compare import agreement_report, run_targets
 from nirdeploy.semantics import resolve
 from nirdeploy.errors import OutputExistsError, TargetError
 from nirdeploy.targets import get_target
@@ -50,6 +51,17 @@ def test_float_matches_reference_spike_for_spike(agreement):
         assert row["float_match"] == 1.0, row
         # run_targets gave Lava extra steps of zero input, so every reference step is compared.
         assert row["float_steps"] == lava_agreement.STEPS
+
+
+def test_float_runs_the_nir_papers_cnn_as_the_reference_spike_for_spike():
+    """The N-MNIST CNN's 8,970 IF neurons, two samples side by side: every layer's spikes."""
+    graph, shape = nmnist_cnn()
+    semantics = resolve(graph)
+    runs = run_targets(semantics, (spikes(shape, steps=40),), {"reference": {}, "lava": {}})
+    layers = [row for row in agreement_report(semantics, runs).for_target("lava") if row["kind"] == "layer"]
+    assert [row["name"] for row in layers] == ["if1", "if2", "if3", "if4", "if5"]
+    for row in layers:
+        assert row["spikes_reference"] > 0 and row["spike_train_match"] == 1.0, row
 
 
 def test_fixed_point_agreement_is_what_docs_lava_md_says(agreement):
