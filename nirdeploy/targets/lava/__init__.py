@@ -188,7 +188,7 @@ class LavaTarget(Target):
                weight_bits: int = WEIGHT_BITS) -> Deployment:
         """``precision`` 'float' (Lava's floating_pt models) or 'fixed' (fixed_pt, bit-accurate to Loihi 2);
         ``simulator`` 'lava' (Lava's own simulator, in its runtime) or, for fixed point, 'emulation' (the
-        same integer arithmetic in torch, :mod:`.emulation`; needs no Lava runtime); ``timeout`` bounds each
+        same integer arithmetic compiled by numba, :mod:`.emulation`; needs no Lava runtime); ``timeout`` bounds each
         run in Lava, in seconds; ``weight_bits`` (fixed point, 2 to 8) the bits per weight mantissa, sign
         included, that each Dense keeps (lava-nc's ``num_weight_bits``);
         ``netx_path`` writes the network as lava-dl netx's .net file (never over an existing file unless
@@ -265,7 +265,7 @@ def _runner(flat: nir.NIRGraph, plan, simulate):
     def run(inputs, record: bool, progress: bool = False):
         if len(inputs) != len(input_names):
             raise TargetError(f"the graph has inputs {input_names}; got {len(inputs)} input tensor(s)")
-        arrays = {name: np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+        arrays = {name: np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
                   for name, x in zip(input_names, inputs)}
         for name, x in arrays.items():
             if not np.all((x == 0) | (x == 1)):

@@ -21,7 +21,7 @@ values are int64, as in Lava. All populations share one state vector and all
 projections one table of weights by source (Input neurons, then population neurons),
 so that a step is one loop over the sources that spiked, adding their rows of
 weights, and one loop over the neurons; each sample of a batch runs on its own,
-as Lava's copies of the network do. The kernel is compiled by numba on its first
+as Lava's copies of the network do, the samples spread over the cores. The kernel is compiled by numba on its first
 call and cached on disk for later processes.
 """
 
@@ -125,26 +125,30 @@ class Emulator:
         self.runs = _runs(sources, weights)
         self.neuron = [neuron[key] for key in ("u_keep", "v_keep", "threshold", "leak", "bias", "depth", "sets_v",
                                                "start")]
+        self.bounds = np.array([0] + [part.stop for part in self.slices.values()], dtype=np.int64)
 
     def run(self, inputs: dict, states: bool = False):
-        """Population -> ``[T, B, n]`` spikes (uint8, Lava's timeline) for ``inputs`` (Input node -> ``[T, B, n]``
+        """Population -> ``[T, B, n]`` spikes (float32, Lava's timeline) for ``inputs`` (Input node -> ``[T, B, n]``
         spikes, any nonzero a spike as Lava's Dense reads it); with ``states``, also population -> (u, v), each
-        ``[T, B, n]`` int64, after each step."""
+        ``[T, B, n]`` int64, after each step. Each population's arrays are contiguous blocks of one buffer."""
         steps, batch = next(iter(inputs.values())).shape[:2]
         received = np.zeros((batch, steps, self.inputs), dtype=np.bool_)  # at t: the inputs of step t - 1
         for name, start in self.offsets.items():
             x = np.asarray(inputs[name]).reshape(steps, batch, -1)
             received[:, 1:, start : start + x.shape[2]] = x[:-1].transpose(1, 0, 2) != 0
-        size = len(self.neuron[0])
-        out = np.zeros((steps, batch, size), dtype=np.uint8)
-        record = np.zeros((2, steps if states else 0, batch, size), dtype=np.int64)
-        _kernel()(received, *self.runs, *self.neuron, out, record, states)
-        out = torch.from_numpy(out)
-        layers = {name: out[:, :, part] for name, part in self.slices.items()}
+        values = steps * batch * len(self.neuron[0])
+        out = np.empty(values, dtype=np.float32)  # what Deployment.run returns: no conversion afterwards
+        record = np.empty((2, values if states else 0), dtype=np.int64)
+        _kernel()(received, *self.runs, *self.neuron, self.bounds, out, record, states)
+        layers = self._by_population(out, steps, batch)
         if not states:
             return layers
-        record = torch.from_numpy(record)
-        return layers, {name: (record[0, :, :, part], record[1, :, :, part]) for name, part in self.slices.items()}
+        u, v = (self._by_population(r, steps, batch) for r in record)
+        return layers, {name: (u[name], v[name]) for name in self.slices}
+
+    def _by_population(self, flat: np.ndarray, steps: int, batch: int) -> dict:
+        return {name: torch.from_numpy(flat[steps * batch * part.start : steps * batch * part.stop]
+                                       .reshape(steps, batch, -1)) for name, part in self.slices.items()}
 
 
 @cache
@@ -175,15 +179,23 @@ def _kernel():
             v[i] = 0 if fired[i] else y
 
     @numba.njit(cache=True, nogil=True)
+    def store(flat, values, bounds, steps, batch, t, b):  # population p's block is [steps, batch, its n]
+        for p in range(len(bounds) - 1):
+            start, n = bounds[p], bounds[p + 1] - bounds[p]
+            at = steps * batch * start + (t * batch + b) * n
+            row, part = flat[at : at + n], values[start : start + n]
+            for k in range(n):
+                row[k] = part[k]
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
     def run(received, source_starts, run_neurons, weight_starts, weights, u_keep, v_keep, threshold, leak, bias,
-            depth, sets_v, v_start, out, record, states):
+            depth, sets_v, v_start, bounds, out, record, states):
         batch, steps, n_inputs = received.shape
         size = len(depth)
-        a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
-        fired = np.zeros(size, np.bool_)
         last_start = depth.max() if size else 0
-        for b in range(batch):
-            u[:], v[:], fired[:] = 0, 0, False
+        for b in numba.prange(batch):  # samples are independent: one core each, with state of its own
+            a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
+            fired = np.zeros(size, np.bool_)
             for t in range(steps):
                 a_in[:] = 0
                 for source in range(n_inputs + size):  # the spikes of step t - 1: each Dense is one step late
@@ -195,8 +207,9 @@ def _kernel():
                         if sets_v[i] and depth[i] == t:
                             v[i] = v_start[i]
                 update(u, v, fired, a_in, u_keep, v_keep, threshold, leak, bias, depth, t)
-                out[t, b] = fired
+                store(out, fired, bounds, steps, batch, t, b)
                 if states:
-                    record[0, t, b], record[1, t, b] = u, v
+                    store(record[0], u, bounds, steps, batch, t, b)
+                    store(record[1], v, bounds, steps, batch, t, b)
 
     return run
