@@ -81,9 +81,10 @@ MUTANTS = [
     Mutant("snntorch-target-strict", "the snnTorch target drops the threshold's next float below for >=",
            "targets/snntorch.py", 'if d.threshold_test == ">=":', "if False:", ("tests/test_ties.py",
                                                                                  "tests/test_snntorch_target.py")),
-    Mutant("emulation-ge", "the Loihi emulation fires on v >= vth << 6", "targets/lava/emulation.py",
+    Mutant("emulation-ge", "the Loihi emulation fires on v >= vth << 6", "targets/lava/emulation_kernel.py",
            "fired[i] = y > threshold[i]", "fired[i] = y >= threshold[i]", LAVA),
-    Mutant("emulation-floor", "the emulation's decays round towards -inf instead of towards 0", "targets/lava/emulation.py",
+    Mutant("emulation-floor", "the emulation's decays round towards -inf instead of towards 0",
+           "targets/lava/emulation_kernel.py",
            "((product >> 63) & (DECAY_UNIT - 1))", "0", LAVA),
     # --- the Loihi mapping ---------------------------------------------------------------------------------------
     Mutant("lava-u-decay", "Loihi's du loses its -1 (the bit-accurate model decays u by du + 1)",

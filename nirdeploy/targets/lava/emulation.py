@@ -21,11 +21,10 @@ values are int64, as in Lava. All populations share one state vector and all
 projections one table of weights by source (Input neurons, then population neurons),
 so that a step is one loop over the sources that spiked, adding their rows of
 weights, and one loop over the neurons; each sample of a batch runs on its own,
-as Lava's copies of the network do, the samples spread over the cores. The kernel is compiled by numba on its first
-call and cached on disk for later processes.
+as Lava's copies of the network do, the samples spread over the cores. The kernel
+(:mod:`.emulation_kernel`) is compiled by numba on its first call and cached on
+disk for later processes.
 """
-
-from functools import cache
 
 import numpy as np
 import torch
@@ -139,7 +138,9 @@ class Emulator:
         values = steps * batch * len(self.neuron[0])
         out = np.empty(values, dtype=np.float32)  # what Deployment.run returns: no conversion afterwards
         record = np.empty((2, values if states else 0), dtype=np.int64)
-        _kernel()(received, *self.runs, *self.neuron, self.bounds, out, record, states)
+        from .emulation_kernel import run  # here: deploying to the other targets never pays for numba
+
+        run(received, *self.runs, *self.neuron, self.bounds, out, record, states)
         layers = self._by_population(out, steps, batch)
         if not states:
             return layers
@@ -150,66 +151,3 @@ class Emulator:
         return {name: torch.from_numpy(flat[steps * batch * part.start : steps * batch * part.stop]
                                        .reshape(steps, batch, -1)) for name, part in self.slices.items()}
 
-
-@cache
-def _kernel():
-    """The compiled step loop (numba imported here: deploying to the other targets never pays for it). Its
-    inner loops index views from 0 and do not branch, which lets LLVM vectorise them."""
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
-    def add(a_in, weights, first, start, stop):
-        into, run = a_in[first : first + stop - start], weights[start:stop]
-        for k in range(stop - start):
-            into[k] += run[k]
-
-    @numba.njit(cache=True, nogil=True)
-    def truncated(product):  # towards zero, / 4096: a negative product is rounded up before the shift
-        return (product + ((product >> 63) & (DECAY_UNIT - 1))) >> 12
-
-    @numba.njit(cache=True, nogil=True)
-    def update(u, v, fired, a_in, u_keep, v_keep, threshold, leak, bias, depth, t):
-        for i in range(len(u)):
-            on = depth[i] <= t
-            x = truncated(u[i] * u_keep[i]) + a_in[i] + bias[i] * on
-            x = x - 2 * UV_LIMIT * (x > UV_LIMIT) + 2 * UV_LIMIT * (x <= -UV_LIMIT)
-            u[i] = x
-            y = min(max(truncated(v[i] * v_keep[i]) + x + leak[i] * on, -UV_LIMIT + 1), UV_LIMIT - 1)
-            fired[i] = y > threshold[i]
-            v[i] = 0 if fired[i] else y
-
-    @numba.njit(cache=True, nogil=True)
-    def store(flat, values, bounds, steps, batch, t, b):  # population p's block is [steps, batch, its n]
-        for p in range(len(bounds) - 1):
-            start, n = bounds[p], bounds[p + 1] - bounds[p]
-            at = steps * batch * start + (t * batch + b) * n
-            row, part = flat[at : at + n], values[start : start + n]
-            for k in range(n):
-                row[k] = part[k]
-
-    @numba.njit(cache=True, nogil=True, parallel=True)
-    def run(received, source_starts, run_neurons, weight_starts, weights, u_keep, v_keep, threshold, leak, bias,
-            depth, sets_v, v_start, bounds, out, record, states):
-        batch, steps, n_inputs = received.shape
-        size = len(depth)
-        last_start = depth.max() if size else 0
-        for b in numba.prange(batch):  # samples are independent: one core each, with state of its own
-            a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
-            fired = np.zeros(size, np.bool_)
-            for t in range(steps):
-                a_in[:] = 0
-                for source in range(n_inputs + size):  # the spikes of step t - 1: each Dense is one step late
-                    if received[b, t, source] if source < n_inputs else fired[source - n_inputs]:
-                        for r in range(source_starts[source], source_starts[source + 1]):
-                            add(a_in, weights, run_neurons[r], weight_starts[r], weight_starts[r + 1])
-                if t <= last_start:
-                    for i in range(size):
-                        if sets_v[i] and depth[i] == t:
-                            v[i] = v_start[i]
-                update(u, v, fired, a_in, u_keep, v_keep, threshold, leak, bias, depth, t)
-                store(out, fired, bounds, steps, batch, t, b)
-                if states:
-                    store(record[0], u, bounds, steps, batch, t, b)
-                    store(record[1], v, bounds, steps, batch, t, b)
-
-    return run
