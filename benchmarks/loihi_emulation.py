@@ -71,7 +71,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--repeats", type=int, default=3, help="runs of Lava (the emulation: EMULATION_REPEATS times as many)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of Lava (the emulation: EMULATION_REPEATS times as many)")
     args = parser.parse_args()
     graph, steps = mlp(), args.steps
     deployment = nirdeploy.deploy(graph, "lava", dt=DT, precision="fixed", simulator="emulation")

@@ -150,4 +150,3 @@ class Emulator:
     def _by_population(self, flat: np.ndarray, steps: int, batch: int) -> dict:
         return {name: torch.from_numpy(flat[steps * batch * part.start : steps * batch * part.stop]
                                        .reshape(steps, batch, -1)) for name, part in self.slices.items()}
-
