@@ -19,6 +19,14 @@ def add(a_in, weights, first, start, stop):
 
 
 @numba.njit(cache=True, nogil=True)
+def gather(spikes, into, count, offset):  # without a branch, which the spikes' pattern would mispredict
+    for i in range(len(spikes)):
+        into[count] = offset + i
+        count += spikes[i]
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
 def truncated(product):  # towards zero, / 4096: a negative product is rounded up before the shift
     return (product + ((product >> 63) & (DECAY_UNIT - 1))) >> 12
 
@@ -53,13 +61,14 @@ def run(received, source_starts, run_neurons, weight_starts, weights, u_keep, v_
     last_start = depth.max() if size else 0
     for b in numba.prange(batch):  # samples are independent: one core each, with state of its own
         a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
-        fired = np.zeros(size, np.bool_)
+        fired, spiked = np.zeros(size, np.bool_), np.empty(n_inputs + size, np.int64)
         for t in range(steps):
             a_in[:] = 0
-            for source in range(n_inputs + size):  # the spikes of step t - 1: each Dense is one step late
-                if received[b, t, source] if source < n_inputs else fired[source - n_inputs]:
-                    for r in range(source_starts[source], source_starts[source + 1]):
-                        add(a_in, weights, run_neurons[r], weight_starts[r], weight_starts[r + 1])
+            # the sources that spiked in step t - 1 (each Dense is one step late): Inputs, then populations
+            count = gather(fired, spiked, gather(received[b, t], spiked, 0, 0), n_inputs)
+            for source in spiked[:count]:
+                for r in range(source_starts[source], source_starts[source + 1]):
+                    add(a_in, weights, run_neurons[r], weight_starts[r], weight_starts[r + 1])
             if t <= last_start:
                 for i in range(size):
                     if sets_v[i] and depth[i] == t:
