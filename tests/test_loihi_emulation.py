@@ -51,6 +51,8 @@ def test_spikes_equal_lavas_fixed_point(name, weight_bits):
         assert layers[layer].shape == expected.shape and layers[layer].dtype == expected.dtype
         assert torch.equal(layers[layer], expected), (layer, int((layers[layer] != expected).sum()))
     assert torch.equal(out, lava_out)
+    _, alone = emulation.run(x[:, :1], record=True)  # one sample runs on the calling thread, not in prange
+    assert all(torch.equal(alone[layer], expected[:, :1]) for layer, expected in lava_layers.items())
 
 
 def lava_states(graph, x: torch.Tensor, folder: Path, producer=None) -> dict:
@@ -145,6 +147,21 @@ def test_wrap_clip_and_lavas_weight_clipping_as_lava(tmp_path):
     for layer, (u, v) in expected.items():
         assert np.array_equal(got[layer][0].numpy(), u), (layer, "u")
         assert np.array_equal(got[layer][1].numpy(), v), (layer, "v")
+
+
+def test_paths_that_meet_sum_as_lavas_dense_processes(tmp_path):
+    """Two Affines from one Input into one LIF are two Dense processes in Lava, each quantised on its own,
+    whose a_in the LIF adds: the emulation keeps one weight per pair of neurons, their sum."""
+    nodes = {"input": io(6)[0], "a": affine(8, 6, 61, gain=0.5), "b": affine(8, 6, 62, gain=0.5), "lif": lif(8, 63),
+             "output": io(8)[1]}
+    edges = [("input", "a"), ("input", "b"), ("a", "lif"), ("b", "lif"), ("lif", "output")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+    assert [(p.pre, p.post) for p in get_target("lava").plan(resolve(graph, DT)).projections] == [("input", "lif")] * 2
+    x = spikes(6, batch=2, steps=100)
+    expected, got = lava_states(graph, x, tmp_path), emulated_states(graph, x)
+    u, v = expected["lif"]
+    assert np.any(u != 0) and np.any(v != 0)
+    assert np.array_equal(got["lif"][0].numpy(), u) and np.array_equal(got["lif"][1].numpy(), v)
 
 
 def test_runs_without_the_lava_runtime(tmp_path, monkeypatch):

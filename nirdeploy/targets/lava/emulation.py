@@ -79,18 +79,22 @@ def _weights_by_source(plan, slices: dict) -> tuple:
     offsets, size = {}, 0
     for name, n in plan.inputs.items():
         offsets[name], size = size, size + n
-    rows, columns, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    neurons = sum(pop.size for pop in plan.populations.values())
+    keys, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for p in plan.projections:
         is_input = p.pre in plan.inputs
         pre_groups = [np.arange(plan.inputs[p.pre])] if is_input else plan.populations[p.pre].groups
         weights = lava_clipped(plan.fixed_weights(p.weights, p.post)[0], plan.populations[p.post].groups, pre_groups)
-        post, pre = np.nonzero(weights)
-        rows.append(pre + (offsets[p.pre] if is_input else size + slices[p.pre].start))
-        columns.append(post + slices[p.post].start)
+        pre, post = np.nonzero(weights.T)  # in source then neuron order
+        source = pre + (offsets[p.pre] if is_input else size + slices[p.pre].start)
+        keys.append(source * neurons + post + slices[p.post].start)
         values.append(weights[post, pre].astype(np.int64) << SHIFT)
-    neurons = sum(pop.size for pop in plan.populations.values())
-    keys, where = np.unique(np.concatenate(rows) * neurons + np.concatenate(columns), return_inverse=True)
-    summed = np.bincount(where, weights=np.concatenate(values), minlength=len(keys)).astype(np.int64)  # exact
+    keys, values = np.concatenate(keys), np.concatenate(values)
+    order = np.argsort(keys, kind="stable")  # timsort: each projection's keys are one sorted run already
+    keys, values = keys[order], values[order]
+    firsts = np.flatnonzero(np.append(True, keys[1:] != keys[:-1]))  # of each pair of source and neuron
+    summed = np.add.reduceat(values, firsts) if len(keys) else values  # exact: int64
+    keys = keys[firsts]
     return offsets, size + neurons, (keys // neurons, keys % neurons, summed)
 
 
@@ -138,9 +142,13 @@ class Emulator:
         values = steps * batch * len(self.neuron[0])
         out = np.empty(values, dtype=np.float32)  # what Deployment.run returns: no conversion afterwards
         record = np.empty((2, values if states else 0), dtype=np.int64)
-        from .emulation_kernel import run  # here: deploying to the other targets never pays for numba
+        from . import emulation_kernel  # here: deploying to the other targets never pays for numba
 
-        run(received, *self.runs, *self.neuron, self.bounds, out, record, states)
+        arrays = (received, *self.runs, *self.neuron, self.bounds, out, record, states)
+        if batch == 1:  # on this core: waking another core's thread, maybe descheduled, cost up to 18 ms
+            emulation_kernel.run_sample(0, *arrays)
+        else:
+            emulation_kernel.run(*arrays)
         layers = self._by_population(out, steps, batch)
         if not states:
             return layers

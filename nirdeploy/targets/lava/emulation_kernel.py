@@ -53,28 +53,33 @@ def store(flat, values, bounds, steps, batch, t, b):  # population p's block is 
             row[k] = part[k]
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def run(received, source_starts, run_neurons, weight_starts, weights, u_keep, v_keep, threshold, leak, bias,
-        depth, sets_v, v_start, bounds, out, record, states):
+@numba.njit(cache=True, nogil=True)
+def run_sample(b, received, source_starts, run_neurons, weight_starts, weights, u_keep, v_keep, threshold, leak,
+               bias, depth, sets_v, v_start, bounds, out, record, states):
     batch, steps, n_inputs = received.shape
     size = len(depth)
     last_start = depth.max() if size else 0
-    for b in numba.prange(batch):  # samples are independent: one core each, with state of its own
-        a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
-        fired, spiked = np.zeros(size, np.bool_), np.empty(n_inputs + size, np.int64)
-        for t in range(steps):
-            a_in[:] = 0
-            # the sources that spiked in step t - 1 (each Dense is one step late): Inputs, then populations
-            count = gather(fired, spiked, gather(received[b, t], spiked, 0, 0), n_inputs)
-            for source in spiked[:count]:
-                for r in range(source_starts[source], source_starts[source + 1]):
-                    add(a_in, weights, run_neurons[r], weight_starts[r], weight_starts[r + 1])
-            if t <= last_start:
-                for i in range(size):
-                    if sets_v[i] and depth[i] == t:
-                        v[i] = v_start[i]
-            update(u, v, fired, a_in, u_keep, v_keep, threshold, leak, bias, depth, t)
-            store(out, fired, bounds, steps, batch, t, b)
-            if states:
-                store(record[0], u, bounds, steps, batch, t, b)
-                store(record[1], v, bounds, steps, batch, t, b)
+    a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
+    fired, spiked = np.zeros(size, np.bool_), np.empty(n_inputs + size, np.int64)
+    for t in range(steps):
+        a_in[:] = 0
+        # the sources that spiked in step t - 1 (each Dense is one step late): Inputs, then populations
+        count = gather(fired, spiked, gather(received[b, t], spiked, 0, 0), n_inputs)
+        for source in spiked[:count]:
+            for r in range(source_starts[source], source_starts[source + 1]):
+                add(a_in, weights, run_neurons[r], weight_starts[r], weight_starts[r + 1])
+        if t <= last_start:
+            for i in range(size):
+                if sets_v[i] and depth[i] == t:
+                    v[i] = v_start[i]
+        update(u, v, fired, a_in, u_keep, v_keep, threshold, leak, bias, depth, t)
+        store(out, fired, bounds, steps, batch, t, b)
+        if states:
+            store(record[0], u, bounds, steps, batch, t, b)
+            store(record[1], v, bounds, steps, batch, t, b)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def run(received, *arrays):
+    for b in numba.prange(received.shape[0]):  # samples are independent: one core each, with state of its own
+        run_sample(b, received, *arrays)
