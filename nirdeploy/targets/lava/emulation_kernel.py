@@ -54,12 +54,12 @@ def store(flat, values, bounds, steps, batch, t, b):  # population p's block is 
 
 
 @numba.njit(cache=True, nogil=True)
-def run_sample(b, received, source_starts, run_neurons, weight_starts, weights, u_keep, v_keep, threshold, leak,
-               bias, depth, sets_v, v_start, bounds, out, record, states):
+def run_sample(b, received, sums, source_starts, run_neurons, weight_starts, weights, u_keep, v_keep, threshold,
+               leak, bias, depth, sets_v, v_start, bounds, out, record, states):
     batch, steps, n_inputs = received.shape
     size = len(depth)
     last_start = depth.max() if size else 0
-    a_in, u, v = np.zeros(size, weights.dtype), np.zeros(size, np.int64), np.zeros(size, np.int64)
+    a_in, u, v = sums[b], np.zeros(size, np.int64), np.zeros(size, np.int64)
     fired, spiked = np.zeros(size, np.bool_), np.empty(n_inputs + size, np.int64)
     for t in range(steps):
         a_in[:] = 0
