@@ -19,6 +19,7 @@ deploy work out its size from the shapes first and refuse a plan over the memory
 
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import nir
@@ -124,6 +125,10 @@ def _bytes(count: int) -> str:
 
 
 class LavaTarget(Target):
+    def __init__(self, profile):
+        super().__init__(profile)
+        self._planned = None  # (semantics, its plan): check and deploy build the weights once
+
     def runtime_status(self) -> tuple:
         ready, detail = runtime.status()
         return ready, detail if ready else f"{detail} (without it, precision='fixed', simulator='emulation' runs)"
@@ -133,14 +138,17 @@ class LavaTarget(Target):
         return layout(semantics.graph, semantics.dynamics, hops(semantics))
 
     def plan(self, semantics: Semantics):
-        """The Lava network of ``semantics``; a MemoryBudgetError, before any weight is computed, where its dense
-        weight matrices would need more than the memory budget."""
+        """The Lava network of ``semantics``, built once per semantics by this target; a MemoryBudgetError,
+        before any weight is computed, where its dense weight matrices would need more than the memory budget."""
+        if self._planned is not None and self._planned[0] is semantics:
+            return self._planned[1]
         plan, routes = self.layout(semantics)
         largest = max(routes, key=lambda r: r.trace.peak_bytes, default=None)
         if largest is not None:
             require_within_budget(plan_bytes(routes), f"the Lava target's weights ({len(routes)} dense matrices, the "
                                   f"largest {_matrix(largest)} at node '{largest.node}')", MATRIX_FIX)
-        return with_projections(plan, routes)
+        self._planned = semantics, with_projections(plan, routes)
+        return self._planned[1]
 
     def resources(self, semantics: Semantics) -> dict:
         """Neurons, synapses and the largest fan-in of the Lava network, from the shapes (no weight is computed):
@@ -178,7 +186,7 @@ class LavaTarget(Target):
         problems = _timing_problems(semantics, routes, hops(semantics)) + _memory_problems(routes)
         if any(p.severity == "error" for p in problems):
             return problems  # the weights, which the fixed-point checks need, would not fit
-        return problems + _fixed_point_problems(with_projections(plan, routes))
+        return problems + _fixed_point_problems(self.plan(semantics))
 
     def check_option_values(self, options: dict) -> None:
         _check_options(options["precision"], options["simulator"], options["timeout"], options["weight_bits"])
@@ -199,8 +207,7 @@ class LavaTarget(Target):
             ready, detail = self.runtime_status()
             if not ready:
                 raise TargetError(detail)
-        plan = self.plan(semantics)
-        plan.weight_bits = weight_bits
+        plan = replace(self.plan(semantics), weight_bits=weight_bits)  # the shared plan keeps its own
         artifacts = {}
         try:
             if precision == "fixed" or netx_path is not None:

@@ -88,6 +88,10 @@ class Projection:
     post: str
     weights: np.ndarray  # [post, pre]
     conv: dict = None  # where ``via`` is one Conv2d: its geometry (:func:`conv_geometry`), for netx's conv layers
+    peak: float = field(init=False)  # the largest |weight|, which sets the threshold mantissa of post
+
+    def __post_init__(self):
+        self.peak = float(np.max(np.abs(self.weights))) if self.weights.size else 0.0
 
     @property
     def node(self) -> str:
@@ -143,8 +147,8 @@ class Plan:
     def threshold_mantissa(self, name: str) -> int:
         """The fixed-point vth of population ``name``: its largest incoming weight (biases included) maps to
         the largest mantissa of ``weight_bits``."""
-        incoming = [p.weights for p in self.projections if p.post == name] + [np.atleast_1d(self.biases.get(name, 0.0))]
-        peak = max(float(np.max(np.abs(w))) for w in incoming)
+        bias = np.abs(np.atleast_1d(self.biases.get(name, 0.0)))
+        peak = max([p.peak for p in self.projections if p.post == name] + [float(np.max(bias))])
         return int(np.clip(np.floor(largest_mantissa(self.weight_bits) / peak), 1, VTH_MAX)) if peak > 0 else VTH_MAX
 
     def fixed_population(self, name: str) -> dict:
