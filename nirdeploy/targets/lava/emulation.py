@@ -80,22 +80,24 @@ def _weights_by_source(plan, slices: dict) -> tuple:
     for name, n in plan.inputs.items():
         offsets[name], size = size, size + n
     neurons = sum(pop.size for pop in plan.populations.values())
-    keys, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    sources, posts, values = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for p in plan.projections:
         is_input = p.pre in plan.inputs
         pre_groups = [np.arange(plan.inputs[p.pre])] if is_input else plan.populations[p.pre].groups
         weights = lava_clipped(plan.fixed_weights(p.weights, p.post)[0], plan.populations[p.post].groups, pre_groups)
         pre, post = np.nonzero(weights.T)  # in source then neuron order
-        source = pre + (offsets[p.pre] if is_input else size + slices[p.pre].start)
-        keys.append(source * neurons + post + slices[p.post].start)
+        sources.append(pre + (offsets[p.pre] if is_input else size + slices[p.pre].start))
+        posts.append(post + slices[p.post].start)
         values.append(weights[post, pre].astype(np.int64) << SHIFT)
-    keys, values = np.concatenate(keys), np.concatenate(values)
-    order = np.argsort(keys, kind="stable")  # timsort: each projection's keys are one sorted run already
-    keys, values = keys[order], values[order]
-    firsts = np.flatnonzero(np.append(True, keys[1:] != keys[:-1]))  # of each pair of source and neuron
-    summed = np.add.reduceat(values, firsts) if len(keys) else values  # exact: int64
-    keys = keys[firsts]
-    return offsets, size + neurons, (keys // neurons, keys % neurons, summed)
+    source, neuron, value = (np.concatenate(part) for part in (sources, posts, values))
+    keys = source * neurons + neuron
+    if np.any(keys[1:] <= keys[:-1]):  # projections share sources: merge their runs, summing where they meet
+        order = np.argsort(keys, kind="stable")  # timsort: each projection's keys are one sorted run already
+        keys, value = keys[order], value[order]
+        firsts = np.flatnonzero(np.append(True, keys[1:] != keys[:-1]))  # of each pair of source and neuron
+        value, keys = np.add.reduceat(value, firsts), keys[firsts]  # exact: int64
+        source, neuron = keys // neurons, keys % neurons
+    return offsets, size + neurons, (source, neuron, value)
 
 
 def _runs(sources: int, weights: tuple) -> tuple:
