@@ -4,11 +4,14 @@ Sparse process) against the same matrices as Lava Dense processes, in floating p
 point, against lava-dl netx's reader running nirdeploy's .net file (netx builds Lava's own Conv
 processes for its conv layers). Time per step: (run of 520 steps - run of 20 steps) / 500, each the
 median of 3, so that Lava's start-up and compilation drop out. Each way's spikes are compared with the
-first's; peak memory is the largest process Lava started. Writes docs/performance.md's figures.
+first's; peak memory is the largest process Lava started. Then issue 18's own measure: deploy + run of
+WHOLE_STEPS x WHOLE_BATCH on Lava float, each in a fresh process (imports left out), by this checkout and by
+the baseline commit's, checked out as a git worktree (lava_cnn_whole.py). Writes docs/performance.md's figures.
 
-    .venv/bin/python benchmarks/lava_cnn.py
+    .venv/bin/python benchmarks/lava_cnn.py [--baseline b382038]
 """
 
+import argparse
 import json
 import os
 import statistics
@@ -17,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nir
 import numpy as np
 
 import nirdeploy
@@ -30,6 +34,8 @@ from graphs import nmnist_cnn, spikes  # noqa: E402
 
 STEPS = (20, 520)
 REPEATS = 3
+WHOLE_STEPS, WHOLE_BATCH = 30, 2
+BASELINE = "b382038"  # the last commit before issue 18's first change: "today" when it was filed
 # (precision, way that is measured, way it is measured against)
 PAIRS = (("float", "float", "dense-float"), ("fixed", "fixed", "netx"))
 
@@ -57,7 +63,47 @@ def measure_way(folder: Path, way: str) -> dict:
     return {"per_step_s": per_step, "peak_kib": max(peaks), "spikes": np.load(folder / f"{way}-{STEPS[1]}.npy")}
 
 
+def whole_runs(folder: Path, root: Path) -> dict:
+    """Median seconds of deploy + run by the nirdeploy in ``root``, and its output spikes."""
+    seconds = []
+    for _ in range(REPEATS):
+        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lava_cnn_whole.py"), "cnn.nir", "x.npy",
+                               "out.npy"], capture_output=True, text=True, cwd=folder,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+        if done.returncode:
+            raise RuntimeError(f"deploy + run by {root} failed:\n{done.stderr}")
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert Path(result["nirdeploy"]).is_relative_to(root), result
+        seconds.append(result["seconds"])
+    return {"seconds": statistics.median(seconds), "spikes": np.load(folder / "out.npy")}
+
+
+def against_baseline(graph, shape, baseline: str) -> tuple:
+    """(table, data): the issue's measure by this checkout and by ``baseline``."""
+    with tempfile.TemporaryDirectory(prefix="nirdeploy-lava-cnn-whole-") as folder:
+        folder, tree = Path(folder), Path(folder) / "baseline"
+        nir.write(folder / "cnn.nir", graph)
+        np.save(folder / "x.npy", spikes(shape, batch=WHOLE_BATCH, steps=WHOLE_STEPS).numpy())
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), baseline], check=True,
+                       capture_output=True)
+        try:
+            now, then = whole_runs(folder, ROOT), whole_runs(folder, tree)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    differing = int(np.count_nonzero(now["spikes"] != then["spikes"]))
+    speedup = then["seconds"] / now["seconds"]
+    table = "\n".join([f"| Lava float, deploy + {WHOLE_STEPS} steps x {WHOLE_BATCH} samples | nirdeploy (s) | "
+                       f"{baseline} (s) | speed-up | differing output spikes |", "|---|---|---|---|---|",
+                       f"| the CNN | {now['seconds']:.1f} | {then['seconds']:.1f} | {speedup:.1f}x | "
+                       f"{differing} of {now['spikes'].size} |"])
+    return table, {"baseline": baseline, "seconds_nirdeploy": now["seconds"], "seconds_baseline": then["seconds"],
+                   "speedup": speedup, "differing": differing}
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default=BASELINE, help="the commit the issue's measure is compared with")
+    args = parser.parse_args()
     graph, shape = nmnist_cnn()
     rows = ["| precision | nirdeploy, ms per step | against | its ms per step | speed-up | "
             "peak MiB, nirdeploy / against | differing output spikes |", "|---|---|---|---|---|---|---|"]
@@ -77,7 +123,8 @@ def main() -> None:
             data[precision] = {"against": theirs, "speedup": speedup, "differing": differing,
                                **{f"{key}_{who}": run[key] for who, run in (("nirdeploy", mine), (theirs, peer))
                                   for key in ("per_step_s", "peak_kib")}}
-    table = "\n".join(rows)
+    whole, data["whole"] = against_baseline(graph, shape, args.baseline)
+    table = "\n".join(rows) + "\n\n" + whole
     print(table)
     write_figures("lava-cnn", table, data)
 

@@ -88,6 +88,20 @@ def test_fixed_point_integers_are_the_hand_derived_ones(bits):
         assert np.array_equal(plan.fixed_weights(projections[name].weights, name)[0], mantissas), name
 
 
+def test_deploys_after_one_check_keep_their_own_weight_bits():
+    """check and deploy share one target's plan; each deployment's copy keeps its weight_bits and gives their
+    hand-derived integers, whatever was deployed after it."""
+    target, semantics = get_target("lava"), resolve(hand_graph())
+    assert nirdeploy.check(semantics, target).ok
+    deployments = {bits: target.deploy(semantics, precision="fixed", simulator="emulation", weight_bits=bits)
+                   for bits in BY_BITS}
+    for bits, deployment in deployments.items():
+        plan = deployment.native
+        for p in plan.projections:
+            assert np.array_equal(plan.fixed_weights(p.weights, p.post)[0], BY_BITS[bits][p.post][3]), (bits, p.post)
+        assert [plan.fixed_population(name)["vth"] for name in HAND] == [v[2] for v in BY_BITS[bits].values()]
+
+
 @pytest.fixture(scope="module")
 def lava_ready():
     lava_runtime.setup(log=lambda line: None)
