@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nir
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from .linear import LINEAR, Trace, affine_map, trace, window
 # Fixed point: each population's threshold mantissa vth is its weight scale (Loihi adds w << 6 to u and
@@ -77,6 +78,7 @@ class Population:
 
 
 POPULATION_ARRAYS = ("du", "dv", "gain", "leak", "v_initial")
+CSR_PARTS = ("data", "indices", "indptr")  # a projection's weights in plan.npz
 
 
 @dataclass
@@ -167,8 +169,10 @@ class Plan:
             arrays.update({f"population {pop.name} {key}": getattr(pop, key) for key in POPULATION_ARRAYS})
         projections = []
         for index, p in enumerate(self.projections):
-            projections.append({"via": list(p.via), "pre": p.pre, "post": p.post, "conv": p.conv})
-            arrays[f"projection {index}"] = p.weights
+            projections.append({"via": list(p.via), "pre": p.pre, "post": p.post, "conv": p.conv,
+                                "shape": list(p.weights.shape)})
+            weights = csr_matrix(p.weights)  # an unrolled convolution is mostly zeros: the CNN's 228 MB -> 14 MB
+            arrays.update({f"projection {index} {part}": getattr(weights, part) for part in CSR_PARTS})
         arrays.update({f"bias {name}": np.asarray(value) for name, value in self.biases.items()})
         structure = {"inputs": self.inputs, "populations": populations, "projections": projections,
                      "biases": list(self.biases), "outputs": self.outputs, "weight_bits": self.weight_bits}
@@ -185,8 +189,9 @@ class Plan:
                                   strict=p["strict"])
             for p in structure["populations"]
         }
-        projections = [Projection(tuple(p["via"]), p["pre"], p["post"], arrays[f"projection {index}"], p["conv"])
-                       for index, p in enumerate(structure["projections"])]
+        projections = [Projection(tuple(p["via"]), p["pre"], p["post"], csr_matrix(
+            tuple(arrays[f"projection {index} {part}"] for part in CSR_PARTS), shape=p["shape"]).toarray(), p["conv"])
+            for index, p in enumerate(structure["projections"])]
         biases = {name: arrays[f"bias {name}"] for name in structure["biases"]}
         return cls(structure["inputs"], populations, projections, biases, structure["outputs"], structure["weight_bits"])
 
