@@ -94,7 +94,7 @@ MUTANTS = [
            "targets/lava/lava_worker/mapping.py", "np.floor(largest_mantissa(self.weight_bits) / peak)",
            "np.ceil(largest_mantissa(self.weight_bits) / peak)", LAVA),
     Mutant("lava-odd-mantissas", "mixed-sign weights keep odd mantissas (lava-nc keeps even ones)",
-           "targets/lava/lava_worker/mapping.py", "(2, -256, 254) if mixed", "(1, -256, 255) if mixed", LAVA),
+           "targets/lava/lava_worker/mapping.py", "bits + int(mixed))", "bits)", LAVA),
     Mutant("lava-leak-offset", "the normalised leak forgets v_reset's pull, (drive - dv v_reset) / span",
            "targets/lava/lava_worker/mapping.py", "leak = (per_neuron(d.drive) - dv * per_neuron(d.v_reset)) / span",
            "leak = per_neuron(d.drive) / span", LAVA),
