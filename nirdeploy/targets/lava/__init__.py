@@ -137,12 +137,13 @@ class LavaTarget(Target):
         """(the plan without weights, its routes), from the shapes: see ``mapping.layout``."""
         return layout(semantics.graph, semantics.dynamics, hops(semantics))
 
-    def plan(self, semantics: Semantics):
-        """The Lava network of ``semantics``, built once per semantics by this target; a MemoryBudgetError,
-        before any weight is computed, where its dense weight matrices would need more than the memory budget."""
+    def plan(self, semantics: Semantics, layout: tuple = None):
+        """The Lava network of ``semantics``, built once per semantics by this target, from ``layout`` where the
+        caller has it; a MemoryBudgetError, before any weight is computed, where its dense weight matrices would
+        need more than the memory budget."""
         if self._planned is not None and self._planned[0] is semantics:
             return self._planned[1]
-        plan, routes = self.layout(semantics)
+        plan, routes = layout or self.layout(semantics)
         largest = max(routes, key=lambda r: r.trace.peak_bytes, default=None)
         if largest is not None:
             require_within_budget(plan_bytes(routes), f"the Lava target's weights ({len(routes)} dense matrices, the "
@@ -186,7 +187,7 @@ class LavaTarget(Target):
         problems = _timing_problems(semantics, routes, hops(semantics)) + _memory_problems(routes)
         if any(p.severity == "error" for p in problems):
             return problems  # the weights, which the fixed-point checks need, would not fit
-        return problems + _fixed_point_problems(self.plan(semantics))
+        return problems + _fixed_point_problems(self.plan(semantics, (plan, routes)))
 
     def check_option_values(self, options: dict) -> None:
         _check_options(options["precision"], options["simulator"], options["timeout"], options["weight_bits"])
