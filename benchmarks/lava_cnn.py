@@ -40,13 +40,18 @@ BASELINE = "b382038"  # the last commit before issue 18's first change: "today" 
 PAIRS = (("float", "float", "dense-float"), ("fixed", "fixed", "netx"))
 
 
-def timed_run(folder: Path, way: str, steps: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(_worker_path(folder)), "TMPDIR": os.curdir}
-    done = subprocess.run([str(runtime.runtime_python()), str(ROOT / "benchmarks" / "lava_cnn_run.py"),
-                           str(folder), way, str(steps)], capture_output=True, text=True, env=env, cwd=folder)
+def run_script(command: list, folder: Path, what: str, **env) -> dict:
+    """The JSON that ``command``, run in ``folder`` with ``env`` added, prints last; a RuntimeError naming ``what``."""
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env}, cwd=folder)
     if done.returncode:
-        raise RuntimeError(f"{way}, {steps} steps, failed:\n{done.stderr}")
+        raise RuntimeError(f"{what} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def timed_run(folder: Path, way: str, steps: int) -> dict:
+    return run_script([str(runtime.runtime_python()), str(ROOT / "benchmarks" / "lava_cnn_run.py"), str(folder), way,
+                       str(steps)], folder, f"{way}, {steps} steps,", PYTHONPATH=str(_worker_path(folder)),
+                      TMPDIR=os.curdir)
 
 
 def measure_way(folder: Path, way: str) -> dict:
@@ -67,12 +72,8 @@ def whole_runs(folder: Path, root: Path) -> dict:
     """Median seconds of deploy + run by the nirdeploy in ``root``, and its output spikes."""
     seconds = []
     for _ in range(REPEATS):
-        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "lava_cnn_whole.py"), "cnn.nir", "x.npy",
-                               "out.npy"], capture_output=True, text=True, cwd=folder,
-                              env={**os.environ, "PYTHONPATH": str(root)})
-        if done.returncode:
-            raise RuntimeError(f"deploy + run by {root} failed:\n{done.stderr}")
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result = run_script([sys.executable, str(ROOT / "benchmarks" / "lava_cnn_whole.py"), "cnn.nir", "x.npy",
+                             "out.npy"], folder, f"deploy + run by {root}", PYTHONPATH=str(root))
         assert Path(result["nirdeploy"]).is_relative_to(root), result
         seconds.append(result["seconds"])
     return {"seconds": statistics.median(seconds), "spikes": np.load(folder / "out.npy")}
