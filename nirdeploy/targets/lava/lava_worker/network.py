@@ -122,7 +122,10 @@ def simulate(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) ->
                 process.run(condition=RunSteps(num_steps=depth - done), run_cfg=config)
                 done = depth
             for neuron, leak, start in leaks[depth]:
-                neuron.bias_mant.set(np.asarray(leak))
+                # Each Var.set sends its values one channel message each (~40 us per value): skip what the
+                # process already holds, bias_mant 0 and v 0 from its construction
+                if np.any(leak):
+                    neuron.bias_mant.set(np.asarray(leak))
                 if np.any(start):
                     neuron.v.set(np.asarray(start))
         process.run(condition=RunSteps(num_steps=steps - done), run_cfg=config)
