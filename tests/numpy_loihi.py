@@ -13,7 +13,8 @@ def loihi_fixed_point(plan, x: np.ndarray, steps: int) -> dict:
         return (np.sign(product) * (np.abs(product) >> 12)).astype(np.int64)
 
     pops = {name: plan.fixed_population(name) for name in plan.populations}
-    weights = [(p.pre, p.post, plan.fixed_weights(p.weights, p.post)[0].astype(np.int64)) for p in plan.projections]
+    weights = [(p.pre, p.post, plan.fixed_weights(p.weights, p.post)[0].toarray().astype(np.int64))
+               for p in plan.projections]
     biases = {name: plan.fixed_weights(b[:, None], name)[0][:, 0].astype(np.int64) for name, b in plan.biases.items()}
     (source,) = plan.inputs
     previous = {source: np.zeros(plan.inputs[source], dtype=np.int64)}

@@ -136,7 +136,7 @@ def saturating(inputs: int = 160):
 def test_wrap_clip_and_lavas_weight_clipping_as_lava(tmp_path):
     graph = saturating()
     plan = get_target("lava").plan(resolve(graph, DT))
-    mantissas = plan.fixed_weights(plan.projections[0].weights, "cuba")[0]
+    mantissas = plan.fixed_weights(plan.projections[0].weights, "cuba")[0].toarray()
     assert -256 in mantissas and mantissas.sum(axis=1).max() > 2**15
     x = torch.ones(80, 2, 160)
     x[:, 1, ::2] = 0

@@ -12,7 +12,7 @@ error and traceback, which come back as a :class:`TargetError`. With ``simulator
 a fixed-point run is :mod:`.emulation` instead, in this process, without Lava.
 Mapping and equations: ``lava_worker/mapping.py`` here and docs/semantics.md ("Lava").
 
-The weights of each path of stateless nodes are one dense matrix (``lava_worker/linear.py``): check and
+The weights of each path of stateless nodes are one sparse matrix (``lava_worker/linear.py``): check and
 deploy work out its size from the shapes first and refuse a plan over the memory budget
 (:func:`nirdeploy.validate.memory_budget`) before building it.
 """
@@ -44,7 +44,7 @@ __all__ = ["LavaTarget", "run_worker"]
 PRECISIONS = {"float": "floating_pt", "fixed": "fixed_pt"}
 SIMULATORS = ("lava", "emulation")
 MATRIX_FIX = ("the Lava target holds each path of stateless nodes (Conv2d, pooling, Affine, ...) between two layers "
-              "as one dense matrix: give the layers smaller inputs or fewer channels")
+              "as one matrix of its synapses: give the layers smaller inputs or fewer channels")
 
 
 def _timing_problems(semantics: Semantics, routes: list, depths: dict) -> list:
@@ -96,14 +96,14 @@ def hops(semantics: Semantics) -> dict:
 
 
 def plan_bytes(routes: list) -> int:
-    """Memory building a plan's weights takes at its peak: every finished dense matrix held, and the largest
-    computation of one (``affine_map``'s identity pushed through its path)."""
+    """Memory building a plan's weights takes at its peak: every finished matrix held, and the largest
+    computation of one (``affine_map``'s product along its path)."""
     return sum(r.trace.matrix_bytes for r in routes) + max((r.trace.peak_bytes for r in routes), default=0)
 
 
 def _matrix(route) -> str:
     rows, columns = route.trace.connectivity.matrix_shape
-    return f"a dense {rows} x {columns} matrix for {route.trace.connectivity.synapses} synapses"
+    return f"a {rows} x {columns} matrix of {route.trace.connectivity.synapses} synapses"
 
 
 def _memory_problems(routes: list) -> list:
@@ -115,7 +115,7 @@ def _memory_problems(routes: list) -> list:
                         limit, fix) for r in routes if r.trace.peak_bytes > budget]
     needed = plan_bytes(routes)
     if not problems and needed > budget:
-        problems.append(Problem("(graph)", "Lava weight matrices", f"{len(routes)} dense matrices need "
+        problems.append(Problem("(graph)", "Lava weight matrices", f"{len(routes)} matrices need "
                                 f"{_bytes(needed)} together", limit, fix))
     return problems
 
@@ -139,14 +139,14 @@ class LavaTarget(Target):
 
     def plan(self, semantics: Semantics, layout: tuple = None):
         """The Lava network of ``semantics``, built once per semantics by this target, from ``layout`` where the
-        caller has it; a MemoryBudgetError, before any weight is computed, where its dense weight matrices would
+        caller has it; a MemoryBudgetError, before any weight is computed, where its weight matrices would
         need more than the memory budget."""
         if self._planned is not None and self._planned[0] is semantics:
             return self._planned[1]
         plan, routes = layout or self.layout(semantics)
         largest = max(routes, key=lambda r: r.trace.peak_bytes, default=None)
         if largest is not None:
-            require_within_budget(plan_bytes(routes), f"the Lava target's weights ({len(routes)} dense matrices, the "
+            require_within_budget(plan_bytes(routes), f"the Lava target's weights ({len(routes)} matrices, the "
                                   f"largest {_matrix(largest)} at node '{largest.node}')", MATRIX_FIX)
         self._planned = semantics, with_projections(plan, routes)
         return self._planned[1]

@@ -28,6 +28,7 @@ disk for later processes.
 
 import numpy as np
 import torch
+from scipy.sparse import csr_matrix
 
 UV_LIMIT = 2**23  # u and v are 24-bit
 DECAY_UNIT = 4096  # decays are 12-bit fractions
@@ -35,16 +36,23 @@ SHIFT = 6  # Loihi MSB-aligns a_in and vth with u and v by 6 bits
 GAP = 8  # zeros a run of weights may hold rather than start another run
 
 
-def lava_clipped(weights: np.ndarray, post_groups: list, pre_groups: list) -> np.ndarray:
+def lava_clipped(weights: csr_matrix, post_groups: list, pre_groups: list) -> csr_matrix:
     """Weights as lava-nc's Dense / Sparse keep them: each process (one per pair of du/dv groups) clips to its
     own sign mode, and a block with no positive weight keeps -255..0, so the plan's -256 becomes -255."""
-    kept = weights.copy()
-    for post in post_groups:
-        for pre in pre_groups:
-            block = kept[np.ix_(post, pre)]
-            if block.size and block.max() <= 0:
-                kept[np.ix_(post, pre)] = np.maximum(block, -255)
-    return kept
+    post_of, pre_of = _group_of(post_groups, weights.shape[0]), _group_of(pre_groups, weights.shape[1])
+    entries = weights.tocoo()
+    block = post_of[entries.row] * len(pre_groups) + pre_of[entries.col]
+    positive = np.bincount(block[entries.data > 0], minlength=len(post_groups) * len(pre_groups)) > 0
+    kept = np.where(positive[block], entries.data, np.maximum(entries.data, -255))
+    return csr_matrix((kept, (entries.row, entries.col)), shape=weights.shape)
+
+
+def _group_of(groups: list, size: int) -> np.ndarray:
+    """Per index: the group holding it."""
+    group = np.zeros(size, dtype=np.int64)
+    for number, members in enumerate(groups):
+        group[members] = number
+    return group
 
 
 def _neurons(plan) -> tuple:
@@ -57,8 +65,8 @@ def _neurons(plan) -> tuple:
         p = plan.fixed_population(name)
         bias = np.zeros(pop.size)
         if name in plan.biases:
-            column = plan.fixed_weights(np.asarray(plan.biases[name], dtype=np.float64)[:, None], name)[0]
-            bias = lava_clipped(column, pop.groups, [np.arange(1)])[:, 0]
+            column = plan.fixed_weights(csr_matrix(np.asarray(plan.biases[name], dtype=np.float64)[:, None]), name)[0]
+            bias = lava_clipped(column, pop.groups, [np.arange(1)]).toarray()[:, 0]
         columns["u_keep"].append(np.broadcast_to(DECAY_UNIT - (p["du"] + 1), pop.size))
         columns["v_keep"].append(np.broadcast_to(DECAY_UNIT - p["dv"], pop.size))
         columns["threshold"].append(np.full(pop.size, p["vth"] << SHIFT))
@@ -84,11 +92,12 @@ def _weights_by_source(plan, slices: dict) -> tuple:
     for p in plan.projections:
         is_input = p.pre in plan.inputs
         pre_groups = [np.arange(plan.inputs[p.pre])] if is_input else plan.populations[p.pre].groups
-        weights = lava_clipped(plan.fixed_weights(p.weights, p.post)[0], plan.populations[p.post].groups, pre_groups)
-        pre, post = np.nonzero(weights.T)  # in source then neuron order
+        weights = lava_clipped(plan.fixed_weights(p.weights, p.post)[0], plan.populations[p.post].groups,
+                               pre_groups).tocsc()  # by source, its neurons in order
+        pre = np.repeat(np.arange(weights.shape[1]), np.diff(weights.indptr))
         sources.append(pre + (offsets[p.pre] if is_input else size + slices[p.pre].start))
-        posts.append(post + slices[p.post].start)
-        values.append(weights[post, pre].astype(np.int64) << SHIFT)
+        posts.append(weights.indices.astype(np.int64) + slices[p.post].start)
+        values.append(weights.data.astype(np.int64) << SHIFT)
     source, neuron, value = (np.concatenate(part) for part in (sources, posts, values))
     keys = source * neurons + neuron
     if np.any(keys[1:] <= keys[:-1]):  # projections share sources: merge their runs, summing where they meet

@@ -1,14 +1,13 @@
-"""The stateless NIR nodes between two neuron layers, as one affine map ``y = M x + c`` (numpy only).
+"""The stateless NIR nodes between two neuron layers, as one affine map ``y = M x + c`` (numpy and scipy).
 
 A chain such as AvgPool2d -> Conv2d or SumPool2d -> Flatten -> Affine becomes
-one Lava Dense: Lava's Dense takes spikes, so pooled (non-binary) values cannot
-travel between processes. ``M`` is found by pushing the identity through the
-chain with its biases left out, ``c`` by pushing zeros; a convolution acts as
-its sparse matrix (:func:`conv_matrix`), which a leading convolution simply is.
-
-``M`` is dense, ``n_out x n_in``, however few synapses it holds (an unrolled
-convolution uses a few per row), so :func:`trace` first works out from the
-shapes alone what the chain connects and what building ``M`` would cost.
+one Lava connection: Lava's Dense takes spikes, so pooled (non-binary) values
+cannot travel between processes. ``M`` is a sparse (CSR) matrix, ``n_out x n_in``,
+the product of each node's own matrix (a convolution's unrolled from its
+kernel, a pooling's from its windows, a weight matrix as it is); ``c`` is zeros
+pushed through the chain with its biases. An unrolled convolution holds a few
+weights per row, so :func:`trace` first works out from the shapes alone what
+the chain connects and what building ``M`` would cost.
 """
 
 import math
@@ -63,21 +62,47 @@ def apply(name: str, node, x: np.ndarray, bias: bool = True) -> np.ndarray:
 
 
 def affine_map(chain: list, input_shape: tuple) -> tuple:
-    """(M [n_out, n_in], c [n_out]) of the nodes ``chain`` ([(name, node)], applied in order). M is the
-    identity pushed through the chain without biases, so that each entry is its weights' product exactly;
-    a convolution that comes first is unrolled from its kernel instead (:func:`conv_matrix`, the same
-    numbers without pushing the identity through it)."""
-    size = int(np.prod(input_shape))
-    c = np.zeros((1, *input_shape))
-    x = None if chain and isinstance(chain[0][1], nir.Conv2d) else np.eye(size).reshape((size, *input_shape))
+    """(M [n_out, n_in] CSR, c [n_out]) of the nodes ``chain`` ([(name, node)], applied in order). M is the
+    product of the nodes' matrices without biases, so that each entry is its weights' product exactly
+    (summed where paths meet); it holds no zeros."""
+    matrix, shape = None, tuple(int(d) for d in input_shape)  # None: the identity, so far
+    c = np.zeros((1, *shape))
     for name, node in chain:
-        if x is None:
-            matrix, shape = conv_matrix(name, node, tuple(input_shape))
-            x = matrix.T.toarray().reshape(size, *shape)
-        else:
-            x = apply(name, node, x, bias=False)
+        matrix, shape = _times(name, node, matrix, shape)
         c = apply(name, node, c)
-    return x.reshape(size, -1).T, c.reshape(-1)
+    size = math.prod(int(d) for d in input_shape)
+    matrix = sparse.identity(size, format="csr") if matrix is None else matrix.tocsr()
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    return matrix, c.reshape(-1)
+
+
+def _times(name: str, node, matrix, shape: tuple) -> tuple:
+    """(node's matrix @ ``matrix``, the shape after ``node``); ``matrix`` None is the identity."""
+    if isinstance(node, nir.Flatten):
+        return matrix, tuple(apply(name, node, np.zeros((1, *shape))).shape[1:])
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        step, after = sparse.csr_matrix(np.asarray(node.weight, dtype=np.float64)), (np.shape(node.weight)[0],)
+    elif isinstance(node, nir.Conv2d):
+        step, after = conv_matrix(name, node, shape)
+    else:
+        step, after = pool_matrix(name, node, shape)
+    product = step if matrix is None else step @ matrix
+    if isinstance(node, nir.AvgPool2d):  # the windows' sum, then divided, as the producer's mean
+        kernel = _pair(node.kernel_size)
+        product = product / (kernel[0] * kernel[1])
+    return product, after
+
+
+def pool_matrix(name: str, node, shape: tuple) -> tuple:
+    """(sparse [n_out, n_in] 0/1 matrix, output shape) of a pooling's window sums: each channel's rows'
+    windows times its columns'."""
+    if len(shape) != 3:
+        raise ValueError(f"node '{name}': takes [channels, height, width], not {list(shape)}")
+    kernel, stride, padding, _ = window(name, node)
+    rows, columns = (_taps(shape[d + 1], kernel[d], stride[d], padding[d], 1) for d in range(2))
+    matrix = sparse.kron(sparse.kron(sparse.identity(shape[0], format="csr"), rows), columns, format="csr")
+    return matrix, (shape[0], rows.shape[0], columns.shape[0])
 
 
 def conv_matrix(name: str, node: nir.Conv2d, input_shape: tuple) -> tuple:
@@ -102,7 +127,13 @@ def conv_matrix(name: str, node: nir.Conv2d, input_shape: tuple) -> tuple:
 
 
 # --- the chain from its shapes alone ---------------------------------------------------------------------
-BYTES_PER_VALUE = 8  # affine_map computes in float64
+BYTES_PER_SYNAPSE = 16  # a CSR entry: its float64 value and its column index (int32, or int64 when large)
+BYTES_PER_ROW = 8  # a CSR row pointer
+BUILD_BYTES_PER_SYNAPSE = 64  # building a node's matrix: scipy's COO temporaries, its CSR and their sum
+
+
+def csr_bytes(synapses: int, rows: int) -> int:
+    return BYTES_PER_SYNAPSE * synapses + BYTES_PER_ROW * (rows + 1)
 
 
 @dataclass
@@ -125,6 +156,11 @@ class Connectivity:
         """Per output: the inputs it is connected to."""
         return reduce(np.kron, [np.asarray(f.getnnz(axis=1), dtype=np.int64) for f in self.factors])
 
+    @property
+    def bytes(self) -> int:
+        """Of the finished CSR matrix."""
+        return csr_bytes(self.synapses, self.matrix_shape[0])
+
 
 @dataclass
 class Trace:
@@ -137,9 +173,8 @@ class Trace:
 
     @property
     def matrix_bytes(self) -> int:
-        """The finished dense ``M``."""
-        rows, columns = self.connectivity.matrix_shape
-        return BYTES_PER_VALUE * rows * columns
+        """The finished ``M``."""
+        return self.connectivity.bytes
 
 
 def window(name: str, node) -> tuple:
@@ -184,7 +219,8 @@ def _channels(name: str, node, channels: int) -> sparse.csr_matrix:
 
 
 def _spatial(name: str, node, shape: tuple, dims: list) -> tuple:
-    """(output shape, dims) of a convolution or pooling: each of the three dims' pattern composed with it."""
+    """(output shape, dims, the node's own pattern) of a convolution or pooling: each of the three dims'
+    pattern composed with it."""
     if len(shape) != 3:
         raise ValueError(f"node '{name}': takes [channels, height, width], not {list(shape)}")
     kernel, stride, padding, dilation = window(name, node)
@@ -192,33 +228,38 @@ def _spatial(name: str, node, shape: tuple, dims: list) -> tuple:
                                                  for d in range(2)]
     merged = [reduce(sparse.kron, factors).tocsr() for factors in dims]  # one factor per dim unless flattened
     dims = [[step @ factor] for step, factor in zip(steps, merged)]
-    return tuple(step.shape[0] for step in steps), dims
+    return tuple(step.shape[0] for step in steps), dims, Connectivity(steps)
 
 
 def _weights(name: str, node, shape: tuple, dims: list) -> tuple:
-    """(output shape, dims) of an Affine / Linear: every output reaches every input that reaches anything."""
+    """(output shape, dims, the node's own pattern) of an Affine / Linear: every output reaches every input
+    that reaches anything."""
     outputs, inputs = np.shape(node.weight)
     if math.prod(shape) != inputs:
         raise ValueError(f"node '{name}': its weight takes {inputs} values, the input has {math.prod(shape)}")
     reached = [sparse.csr_matrix((f.getnnz(axis=0) > 0).astype(np.float64)[None, :]) for d in dims for f in d]
-    return (outputs,), [[sparse.csr_matrix(np.ones((outputs, 1)))] + reached]
+    every = Connectivity([sparse.csr_matrix(np.ones((outputs, 1))), sparse.csr_matrix(np.ones((1, inputs)))])
+    return (outputs,), [[sparse.csr_matrix(np.ones((outputs, 1)))] + reached], every
 
 
 def _flatten(node, shape: tuple, dims: list) -> tuple:
-    """(output shape, dims): the flattened dims become one, whose pattern is the Kronecker product of theirs
-    (row-major order), so their factors are kept as they are."""
+    """(output shape, dims, None: no matrix of its own): the flattened dims become one, whose pattern is the
+    Kronecker product of theirs (row-major order), so their factors are kept as they are."""
     start, end = int(node.start_dim) % len(shape), int(node.end_dim) % len(shape)
     merged = [factor for dim in dims[start : end + 1] for factor in dim]
     shape = shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :]
-    return shape, dims[:start] + [merged] + dims[end + 1 :]
+    return shape, dims[:start] + [merged] + dims[end + 1 :], None
 
 
-def _padded_size(node, shape: tuple) -> int:
-    """Values per sample of the padded copy a convolution or pooling makes of its input (0 for the others)."""
-    if not isinstance(node, (nir.Conv2d, nir.AvgPool2d, nir.SumPool2d)) or isinstance(node.padding, str):
-        return 0
-    padding = _pair(node.padding)
-    return shape[0] * (shape[1] + 2 * padding[0]) * (shape[2] + 2 * padding[1])
+def _step_bytes(own: Connectivity, before: Connectivity, after: Connectivity, first: bool) -> int:
+    """What one node of :func:`affine_map` holds at its peak: the matrix so far, the node's matrix as it is
+    built, their product (scipy sizes it for every path through both, before merging), an AvgPool2d's
+    divided copy, and scipy's per-column work arrays."""
+    built = BUILD_BYTES_PER_SYNAPSE * own.synapses
+    if first:
+        return built + after.bytes
+    paths = own.synapses * int(before.fan_in().max(initial=0))
+    return before.bytes + built + csr_bytes(paths, after.matrix_shape[0]) + after.bytes + 16 * before.matrix_shape[1]
 
 
 def trace(chain: list, input_shape: tuple) -> Trace:
@@ -226,24 +267,18 @@ def trace(chain: list, input_shape: tuple) -> Trace:
     alone; a ValueError naming the node that does not take its input's shape."""
     shape = tuple(int(d) for d in input_shape)
     dims = [[sparse.identity(d, format="csr")] for d in shape]
-    shapes, rows = [shape], math.prod(shape) + 1
-    # affine_map's peak: the identity and its copy first, then per node its input, its padded copy and up to
-    # three results (the product, the bias added, the groups joined); the last node's result twice more. A
-    # convolution that comes first is unrolled instead: its matrix, a transposed copy and their sum's terms.
-    unrolled = bool(chain) and isinstance(chain[0][1], nir.Conv2d)
-    widths = [] if unrolled else [2 * math.prod(shape)]
-    for index, (name, node) in enumerate(chain):
-        before = shape
+    shapes, peak, first = [shape], 0, True
+    for name, node in chain:
+        before = Connectivity([factor for dim in dims for factor in dim])
         if isinstance(node, (nir.Affine, nir.Linear)):
-            shape, dims = _weights(name, node, shape, dims)
+            shape, dims, own = _weights(name, node, shape, dims)
         elif isinstance(node, nir.Flatten):
-            shape, dims = _flatten(node, shape, dims)
+            shape, dims, own = _flatten(node, shape, dims)
         else:
-            shape, dims = _spatial(name, node, shape, dims)
-        first_unrolled = unrolled and index == 0
-        widths.append(3 * math.prod(shape) if first_unrolled else
-                      math.prod(before) + _padded_size(node, before) + 3 * math.prod(shape))
+            shape, dims, own = _spatial(name, node, shape, dims)
+        if own is not None:
+            after = Connectivity([factor for dim in dims for factor in dim])
+            peak, first = max(peak, _step_bytes(own, before, after, first)), False
         shapes.append(shape)
-    widths.append(3 * math.prod(shape))
-    factors = [factor for dim in dims for factor in dim]
-    return Trace(shapes, Connectivity(factors), BYTES_PER_VALUE * rows * max(widths))
+    connectivity = Connectivity([factor for dim in dims for factor in dim])
+    return Trace(shapes, connectivity, max(peak, connectivity.bytes))

@@ -88,12 +88,12 @@ class Projection:
     via: tuple  # the stateless nodes it computes, in order
     pre: str
     post: str
-    weights: np.ndarray  # [post, pre]
+    weights: csr_matrix  # [post, pre], no zeros held: an unrolled convolution is mostly zeros
     conv: dict = None  # where ``via`` is one Conv2d: its geometry (:func:`conv_geometry`), for netx's conv layers
     peak: float = field(init=False)  # the largest |weight|, which sets the threshold mantissa of post
 
     def __post_init__(self):
-        self.peak = float(np.max(np.abs(self.weights))) if self.weights.size else 0.0
+        self.peak = float(abs(self.weights).max()) if self.weights.nnz else 0.0
 
     @property
     def node(self) -> str:
@@ -171,8 +171,7 @@ class Plan:
         for index, p in enumerate(self.projections):
             projections.append({"via": list(p.via), "pre": p.pre, "post": p.post, "conv": p.conv,
                                 "shape": list(p.weights.shape)})
-            weights = csr_matrix(p.weights)  # an unrolled convolution is mostly zeros: the CNN's 228 MB -> 14 MB
-            arrays.update({f"projection {index} {part}": getattr(weights, part) for part in CSR_PARTS})
+            arrays.update({f"projection {index} {part}": getattr(p.weights, part) for part in CSR_PARTS})
         arrays.update({f"bias {name}": np.asarray(value) for name, value in self.biases.items()})
         structure = {"inputs": self.inputs, "populations": populations, "projections": projections,
                      "biases": list(self.biases), "outputs": self.outputs, "weight_bits": self.weight_bits}
@@ -190,7 +189,7 @@ class Plan:
             for p in structure["populations"]
         }
         projections = [Projection(tuple(p["via"]), p["pre"], p["post"], csr_matrix(
-            tuple(arrays[f"projection {index} {part}"] for part in CSR_PARTS), shape=p["shape"]).toarray(), p["conv"])
+            tuple(arrays[f"projection {index} {part}"] for part in CSR_PARTS), shape=p["shape"]), p["conv"])
             for index, p in enumerate(structure["projections"])]
         biases = {name: arrays[f"bias {name}"] for name in structure["biases"]}
         return cls(structure["inputs"], populations, projections, biases, structure["outputs"], structure["weight_bits"])
@@ -266,7 +265,7 @@ def make_plan(graph: nir.NIRGraph, dynamics: dict, depths: dict) -> Plan:
 
 
 def with_projections(plan: Plan, routes: list) -> Plan:
-    """``plan`` with each route's projection: its affine map, computed by :func:`linear.affine_map` as a dense
+    """``plan`` with each route's projection: its affine map, computed by :func:`linear.affine_map` as a sparse
     matrix (:attr:`Route.trace` says how large before it is built)."""
     for route in routes:
         _add_projection(plan, route)
@@ -301,8 +300,8 @@ def _paths(graph, neurons: set, preds: dict, succs: dict, source: str) -> list:
 def _add_projection(plan: Plan, route: Route) -> None:
     matrix, constant = affine_map(route.chain, route.shape)
     population = plan.populations[route.post]
-    plan.projections.append(Projection(route.via, route.pre, route.post, matrix * population.gain[:, None],
-                                       conv_geometry(route)))
+    matrix.data *= np.repeat(population.gain, np.diff(matrix.indptr))  # row i times gain i, in place
+    plan.projections.append(Projection(route.via, route.pre, route.post, matrix, conv_geometry(route)))
     bias = constant * population.gain
     if not np.any(bias):
         return
@@ -334,14 +333,20 @@ def largest_mantissa(bits: int) -> int:
     return 256 - weight_step(bits, mixed=True)
 
 
-def quantise_weights(weights: np.ndarray, vth: int, bits: int = WEIGHT_BITS) -> tuple:
-    """(mantissas, relative RMS error) of ``weights`` (thresholds per spike) for a population with
-    threshold mantissa ``vth``, rounded to the nearest mantissa that lava-nc keeps with ``bits`` per weight:
-    with mixed signs multiples of 2 ** (9 - bits) in -256..256 - 2 ** (9 - bits), with one sign multiples of
-    2 ** (8 - bits) up to 256 - 2 ** (8 - bits) in size. Lava's truncation then leaves them as they are.
-    weight_exp stays 0, as netx's integer weights need."""
+def quantise_weights(weights, vth: int, bits: int = WEIGHT_BITS) -> tuple:
+    """(mantissas, relative RMS error) of ``weights`` (thresholds per spike; an array, or a CSR matrix whose
+    mantissas are one too, without zeros) for a population with threshold mantissa ``vth``, rounded to the
+    nearest mantissa that lava-nc keeps with ``bits`` per weight: with mixed signs multiples of 2 ** (9 - bits)
+    in -256..256 - 2 ** (9 - bits), with one sign multiples of 2 ** (8 - bits) up to 256 - 2 ** (8 - bits) in
+    size. Lava's truncation then leaves them as they are. weight_exp stays 0, as netx's integer weights need."""
+    if isinstance(weights, csr_matrix):
+        data, error = quantise_weights(weights.data, vth, bits)
+        # copy: eliminate_zeros rewrites the index arrays in place, which would corrupt ``weights``
+        mantissas = csr_matrix((data, weights.indices, weights.indptr), shape=weights.shape, copy=True)
+        mantissas.eliminate_zeros()  # weights that round to 0
+        return mantissas, error
     weights = np.asarray(weights, dtype=np.float64)
-    held = weights != 0  # an unrolled convolution is mostly zeros, which stay 0 and add no error
+    held = weights != 0  # zeros stay 0 and add no error
     target = weights[held] * vth
     mixed = target.size > 0 and np.min(target) < 0 < np.max(target)
     step = weight_step(bits, mixed)

@@ -27,18 +27,18 @@ FLOAT_VTH = np.nextafter(1.0, 0.0)  # Lava fires if v > vth: this vth is the tes
 SPARSE_DENSITY = 0.5
 
 
-def _quantised(plan: Plan, weights: np.ndarray, post: str, fixed: bool) -> np.ndarray:
+def _quantised(plan: Plan, weights, post: str, fixed: bool):
     """Weights in thresholds per spike as Lava takes them: as they are in float, as mapping says in fixed point."""
     return plan.fixed_weights(weights, post)[0] if fixed else weights
 
 
-def _connection(weights: np.ndarray, copies: int, bits: int):
+def _connection(weights: csr_matrix, copies: int, bits: int):
     """``copies`` side-by-side copies (one per sample) of a connection: a Dense, or a Sparse where at most
     SPARSE_DENSITY of the weights are not 0 (several copies, unrolled convolutions and pooling), with
     ``bits`` per weight (lava-nc's fixed point truncates to them; its floating point ignores them)."""
-    if copies > 1 or np.count_nonzero(weights) <= SPARSE_DENSITY * weights.size:
-        return Sparse(weights=block_diag([csr_matrix(weights)] * copies, format="csr"), num_weight_bits=bits)
-    return Dense(weights=weights, num_weight_bits=bits)
+    if copies > 1 or weights.nnz <= SPARSE_DENSITY * np.prod(weights.shape):
+        return Sparse(weights=block_diag([weights] * copies, format="csr"), num_weight_bits=bits)
+    return Dense(weights=weights.toarray(), num_weight_bits=bits)
 
 
 def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tuple:
@@ -74,8 +74,8 @@ def build(plan: Plan, inputs: dict, steps: int, fixed: bool, folder: Path) -> tu
         weights = _quantised(plan, p.weights, p.post, fixed)
         for pre_group, port in senders[p.pre]:
             for post_group, lif in neurons[p.post]:
-                block = weights[np.ix_(post_group, pre_group)]
-                if np.any(block):
+                block = weights[post_group][:, pre_group]
+                if block.nnz:
                     connection = _connection(block, batch, plan.weight_bits)
                     port.connect(connection.s_in)
                     connection.a_out.connect(lif.a_in)

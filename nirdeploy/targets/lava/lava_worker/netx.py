@@ -29,6 +29,7 @@ from pathlib import Path
 import h5py
 import nir
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from .linear import affine_map
 from .mapping import MappingError, Plan
@@ -62,19 +63,20 @@ def chain(plan: Plan) -> list:
     return layers
 
 
-def rolled_kernel(mantissas: np.ndarray, conv: dict):
-    """The integer kernel [out, in / groups, kh, kw] whose convolution (geometry ``conv``) is the dense
+def rolled_kernel(mantissas: csr_matrix, conv: dict):
+    """The integer kernel [out, in / groups, kh, kw] whose convolution (geometry ``conv``) is the unrolled
     ``mantissas``, or None where they are not one convolution."""
     shape = conv["kernel_shape"]
     count = int(np.prod(shape))
     numbered = nir.Conv2d(tuple(conv["input_shape"][1:]), np.arange(1, count + 1, dtype=np.float64).reshape(shape),
                           conv["stride"], conv["padding"], conv["dilation"], conv["groups"], np.zeros(shape[0]))
-    taps = np.rint(affine_map([("taps", numbered)], tuple(conv["input_shape"]))[0]).astype(np.int64)
-    used = taps > 0  # each synapse's kernel entry, numbered from 1; 0 where the window does not reach
-    kernel = np.zeros(count, dtype=mantissas.dtype)
-    kernel[taps[used] - 1] = mantissas[used]
-    rolled = np.where(used, kernel[taps - 1], 0)
-    return kernel.reshape(shape) if np.array_equal(rolled, mantissas) else None
+    taps = affine_map([("taps", numbered)], tuple(conv["input_shape"]))[0]  # each synapse's kernel entry, from 1
+    entries = mantissas.tocoo()
+    kernel = np.zeros(count + 1, dtype=mantissas.dtype)  # entry 0: where the window does not reach
+    kernel[np.rint(np.asarray(taps[entries.row, entries.col]).ravel()).astype(np.int64)] = entries.data
+    rolled = csr_matrix((kernel[np.rint(taps.data).astype(np.int64)], taps.indices, taps.indptr), shape=taps.shape)
+    rolled.eliminate_zeros()
+    return kernel[1:].reshape(shape) if kernel[0] == 0 and (rolled != mantissas).nnz == 0 else None
 
 
 def layer_kernels(plan: Plan, layers: list) -> list:
@@ -141,7 +143,7 @@ def description(plan: Plan, layers: list, kernels: list, input_shape: list) -> d
 def _weight_count(forward, recurrent, kernel) -> int:
     if kernel is not None:
         return int(kernel.size)
-    return int(forward.weights.size) + (int(recurrent.weights.size) if recurrent is not None else 0)
+    return sum(int(np.prod(p.weights.shape)) for p in (forward, recurrent) if p is not None)
 
 
 def _bias(plan: Plan, pop) -> np.ndarray:
@@ -164,9 +166,10 @@ def _conv_layer(group, conv: dict, kernel: np.ndarray, drive: np.ndarray) -> Non
 def _dense_layer(group, plan: Plan, pop, forward, recurrent, drive: np.ndarray) -> None:
     group.create_dataset("type", data=np.bytes_("dense_rec" if recurrent else "dense"))
     group.create_dataset("shape", data=np.array([pop.size]))
-    group.create_dataset("weight", data=plan.fixed_weights(forward.weights, pop.name)[0].astype(np.float32))
-    if recurrent:
-        group.create_dataset("weight_rec", data=plan.fixed_weights(recurrent.weights, pop.name)[0].astype(np.float32))
+    for key, projection in (("weight", forward), ("weight_rec", recurrent)):
+        if projection is not None:
+            mantissas = plan.fixed_weights(projection.weights, pop.name)[0]
+            group.create_dataset(key, data=mantissas.toarray().astype(np.float32))
     group.create_dataset("bias", data=drive)
 
 
