@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -44,18 +45,31 @@ def test_sharded_runs_give_the_figures_of_one_process(local_ray, tmp_path):
         assert sorted(p.name for p in sharded.folder.rglob("*")) == sorted(p.name for p in alone.folder.rglob("*"))
 
 
+def lava_worker_of(parent: int) -> bool:
+    """Whether process ``parent`` has started a Lava worker (``python -m lava_worker``) that still runs."""
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"lava_worker" in command:
+            return True
+    return False
+
+
 def kill_a_worker_once_it_runs(run: str) -> threading.Thread:
-    """Kills, with SIGKILL, the Ray worker that runs shard 1 of ``run`` once it has begun; the run's board
-    (the named actor its workers report to) says which process that is."""
+    """Kills, with SIGKILL, the Ray worker that runs shard 1 of ``run`` once its Lava worker runs (a fixed wait
+    could outlast a shard that runs in a second); the run's board (the named actor its workers report to) says
+    which process that is."""
     def kill():
         while True:
             boards = [a for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith(BOARD)]
             pids = ray.get(ray.get_actor(**boards[0]).read.remote())["pids"] if boards else {}
-            if (run, 1) in pids:
-                time.sleep(1.0)  # well into the shard: its Lava runtime is running samples
+            if (run, 1) in pids and lava_worker_of(pids[(run, 1)]):
                 os.kill(pids[(run, 1)], signal.SIGKILL)
                 return
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     thread = threading.Thread(target=kill, daemon=True)
     thread.start()
