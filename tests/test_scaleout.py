@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from nirdeploy.errors import InvalidArgumentError
 from nirdeploy.run import run_config
 from nirdeploy.scaleout import BOARD, Cluster, shards
+from nirdeploy.targets.lava.worker import _stat
 from runs import digits_config, without_times
 
 ray = pytest.importorskip("ray", reason="Ray is part of the README's set-up (nirdeploy[ray])")
@@ -48,13 +49,14 @@ def test_sharded_runs_give_the_figures_of_one_process(local_ray, tmp_path):
 def lava_worker_of(parent: int) -> bool:
     """Whether process ``parent`` has started a Lava worker (``python -m lava_worker``) that still runs."""
     for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
+        fields = _stat(entry.name)  # state, ppid, ...
+        if fields is None or int(fields[1]) != parent:
             continue
-        if ppid == parent and b"lava_worker" in command:
-            return True
+        try:
+            if b"lava_worker" in (entry / "cmdline").read_bytes().split(b"\0"):
+                return True
+        except OSError:  # it ended meanwhile
+            continue
     return False
 
 

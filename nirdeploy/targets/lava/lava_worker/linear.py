@@ -97,12 +97,8 @@ def _times(name: str, node, matrix, shape: tuple) -> tuple:
 def pool_matrix(name: str, node, shape: tuple) -> tuple:
     """(sparse [n_out, n_in] 0/1 matrix, output shape) of a pooling's window sums: each channel's rows'
     windows times its columns'."""
-    if len(shape) != 3:
-        raise ValueError(f"node '{name}': takes [channels, height, width], not {list(shape)}")
-    kernel, stride, padding, _ = window(name, node)
-    rows, columns = (_taps(shape[d + 1], kernel[d], stride[d], padding[d], 1) for d in range(2))
-    matrix = sparse.kron(sparse.kron(sparse.identity(shape[0], format="csr"), rows), columns, format="csr")
-    return matrix, (shape[0], rows.shape[0], columns.shape[0])
+    factors = _window_factors(name, node, shape)
+    return reduce(sparse.kron, factors).tocsr(), tuple(factor.shape[0] for factor in factors)
 
 
 def conv_matrix(name: str, node: nir.Conv2d, input_shape: tuple) -> tuple:
@@ -218,14 +214,20 @@ def _channels(name: str, node, channels: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((out_group[:, None] == in_group[None, :]).astype(np.float64))
 
 
-def _spatial(name: str, node, shape: tuple, dims: list) -> tuple:
-    """(output shape, dims, the node's own pattern) of a convolution or pooling: each of the three dims'
-    pattern composed with it."""
+def _window_factors(name: str, node, shape: tuple) -> list:
+    """[channels, rows, columns]: which inputs a convolution's or pooling's windows join along each dim of its
+    [channels, height, width] input (sparse 0/1 matrices, [outputs, inputs])."""
     if len(shape) != 3:
         raise ValueError(f"node '{name}': takes [channels, height, width], not {list(shape)}")
     kernel, stride, padding, dilation = window(name, node)
-    steps = [_channels(name, node, shape[0])] + [_taps(shape[d + 1], kernel[d], stride[d], padding[d], dilation[d])
-                                                 for d in range(2)]
+    return [_channels(name, node, shape[0])] + [_taps(shape[d + 1], kernel[d], stride[d], padding[d], dilation[d])
+                                                for d in range(2)]
+
+
+def _spatial(name: str, node, shape: tuple, dims: list) -> tuple:
+    """(output shape, dims, the node's own pattern) of a convolution or pooling: each of the three dims'
+    pattern composed with it."""
+    steps = _window_factors(name, node, shape)
     merged = [reduce(sparse.kron, factors).tocsr() for factors in dims]  # one factor per dim unless flattened
     dims = [[step @ factor] for step, factor in zip(steps, merged)]
     return tuple(step.shape[0] for step in steps), dims, Connectivity(steps)

@@ -71,10 +71,11 @@ def rolled_kernel(mantissas: csr_matrix, conv: dict):
     numbered = nir.Conv2d(tuple(conv["input_shape"][1:]), np.arange(1, count + 1, dtype=np.float64).reshape(shape),
                           conv["stride"], conv["padding"], conv["dilation"], conv["groups"], np.zeros(shape[0]))
     taps = affine_map([("taps", numbered)], tuple(conv["input_shape"]))[0]  # each synapse's kernel entry, from 1
+    taps.data = np.rint(taps.data).astype(np.int64)
     entries = mantissas.tocoo()
     kernel = np.zeros(count + 1, dtype=mantissas.dtype)  # entry 0: where the window does not reach
-    kernel[np.rint(np.asarray(taps[entries.row, entries.col]).ravel()).astype(np.int64)] = entries.data
-    rolled = csr_matrix((kernel[np.rint(taps.data).astype(np.int64)], taps.indices, taps.indptr), shape=taps.shape)
+    kernel[np.asarray(taps[entries.row, entries.col]).ravel()] = entries.data
+    rolled = csr_matrix((kernel[taps.data], taps.indices, taps.indptr), shape=taps.shape)
     rolled.eliminate_zeros()
     return kernel[1:].reshape(shape) if kernel[0] == 0 and (rolled != mantissas).nnz == 0 else None
 
